@@ -1,0 +1,39 @@
+"""Names of every ROS 2 topic/service and Unitree DDS channel the stack uses (one place).
+
+ROS nodes take these as parameter defaults; bag tools and tests import them from here.
+"""
+
+from __future__ import annotations
+
+# ROS 2 graph
+HEAD_CAMERA_TOPIC = "/h1/camera/head/image_raw"
+WRIST_CAMERA_TOPICS = ("/h1/camera/left_wrist/image_raw", "/h1/camera/right_wrist/image_raw")
+JOINT_STATES_TOPIC = "/h1/joint_states"
+ARM_COMMAND_TOPIC = "/h1/arm_command"
+INSTRUCTION_TOPIC = "/vla/instruction"
+ACTION_CHUNK_TOPIC = "/vla/action_chunk"
+POLICY_STATUS_TOPIC = "/vla/status"
+SET_TASK_SERVICE = "/vla/set_task"
+SIM_RESET_SERVICE = "/h1_sim/reset"
+SIM_TASK_STATUS_TOPIC = "/h1_sim/task_status"
+
+# Unitree DDS channels (unitree_sdk2py, CycloneDDS)
+LOWSTATE_CHANNEL = "rt/lowstate"
+LOWCMD_CHANNEL = "rt/lowcmd"
+ARM_SDK_CHANNEL = "rt/arm_sdk"
+
+__all__ = [
+    "ACTION_CHUNK_TOPIC",
+    "ARM_COMMAND_TOPIC",
+    "ARM_SDK_CHANNEL",
+    "HEAD_CAMERA_TOPIC",
+    "INSTRUCTION_TOPIC",
+    "JOINT_STATES_TOPIC",
+    "LOWCMD_CHANNEL",
+    "LOWSTATE_CHANNEL",
+    "POLICY_STATUS_TOPIC",
+    "SET_TASK_SERVICE",
+    "SIM_RESET_SERVICE",
+    "SIM_TASK_STATUS_TOPIC",
+    "WRIST_CAMERA_TOPICS",
+]
