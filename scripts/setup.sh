@@ -11,6 +11,12 @@ PY_REQUIRED="3.11"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# One setup at a time per checkout (parallel `make` targets, several shells).
+if [[ -z "${_VLA_SETUP_LOCKED:-}" ]] && command -v flock >/dev/null; then
+  export _VLA_SETUP_LOCKED=1
+  exec flock "$ROOT/.setup.lock" bash "${BASH_SOURCE[0]}" "$@"
+fi
+
 find_python() {
   local cand cands=(python3.11 python3)
   [[ -n "${VLA_PYTHON:-}" ]] && cands=("$VLA_PYTHON")
