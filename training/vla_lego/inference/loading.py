@@ -1,0 +1,144 @@
+"""``load_policy`` / ``load_policy_from_spec``: the one way every caller gets a :class:`Policy`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vla_lego.inference.registry import get_backend, guess_backend, resolve_loader
+from vla_lego.inference.types import Policy
+
+_SPEC_KEYS = {"path", "backend", "device", "seed", "decode_text", "factory", "kwargs"}
+
+
+def load_policy(
+    path: str | Path,
+    backend: str = "torch",
+    device: str = "cpu",
+    seed: int = 0,
+    decode_text: bool = True,
+) -> Policy:
+    """Load a policy for inference.
+
+    Args:
+        path: A training checkpoint directory (``torch``) or an export directory
+            (``onnxruntime``, ``tensorrt``; see ``python -m vla_lego.export``).
+        backend: ``torch``, ``onnxruntime`` or ``tensorrt`` (aliases ``ort``, ``trt``).
+        device: ``cpu`` or ``cuda`` / ``cuda:N``.
+        seed: Seed of the host RNG that draws the flow-matching noise; ``reset()`` rewinds it.
+        decode_text: Decode the subtask text autoregressively before the actions.
+
+    Raises:
+        UnknownBackendError: ``backend`` is not registered.
+        BackendUnavailableError: a library the backend needs is missing (says what to install).
+        FileNotFoundError: ``path`` does not exist.
+        ManifestError / ModelVersionError: the directory is inconsistent or from another version.
+    """
+    info = get_backend(backend)
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise FileNotFoundError(
+            f"{info.path_kind} directory for backend {info.name!r} not found: {str(p)!r}"
+        )
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    loader = resolve_loader(info)
+    policy = loader(p, device=device, seed=int(seed), decode_text=bool(decode_text))
+    return _check_policy(policy, f"backend {info.name!r}")
+
+
+def _import_attr(target: str) -> Any:
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'module:attr' (e.g. 'my_pkg.policies:make'), got {target!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import module {module_name!r} for policy {target!r}: {e}") from e
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_policy(obj: Any, what: str) -> Policy:
+    if not isinstance(obj, Policy):
+        raise TypeError(
+            f"{what} returned {type(obj).__name__}, which is not a Policy "
+            "(needs reset() and predict(observation) -> ActionChunk)"
+        )
+    return obj
+
+
+def _from_factory(target: str, kwargs: Mapping[str, Any]) -> Policy:
+    obj = _import_attr(target)
+    if isinstance(obj, Policy) and not isinstance(obj, type):
+        if kwargs:
+            raise ValueError(f"{target!r} is a Policy instance; it takes no kwargs, got {kwargs}")
+        return obj
+    if not callable(obj):
+        raise TypeError(f"{target!r} is neither a Policy nor a factory returning one")
+    return _check_policy(obj(**kwargs), f"factory {target!r}")
+
+
+def load_policy_from_spec(spec: str | Path | Mapping[str, Any]) -> Policy:
+    """Load a policy from a one-string (or mapping) description, e.g. a ROS parameter.
+
+    Accepted forms:
+        * ``"python:module:attr"`` — ``attr`` is a Policy or a factory returning one (scripted and
+          test policies with known output).
+        * ``"BACKEND:PATH"`` with BACKEND a registered backend (``torch:/ckpt``,
+          ``onnxruntime:/export``, ``tensorrt:/export``).
+        * ``"PATH"`` — an export directory (has ``manifest.json``) loads with ``onnxruntime``,
+          anything else as a ``torch`` checkpoint.
+        * a mapping with ``path`` and optionally ``backend``, ``device``, ``seed``,
+          ``decode_text``; or with ``factory`` (``"module:attr"``) and optional ``kwargs``.
+
+    Raises:
+        ValueError / TypeError: the spec is malformed or does not yield a Policy.
+    """
+    if isinstance(spec, Mapping):
+        return _from_mapping(spec)
+    text = str(spec).strip()
+    if not text:
+        raise ValueError("empty policy spec; expected 'python:module:attr', 'BACKEND:PATH' or PATH")
+    head, sep, rest = text.partition(":")
+    if sep and head == "python":
+        return _from_factory(rest, {})
+    if sep and head and not head.startswith(("/", ".", "~")):
+        try:
+            backend = get_backend(head).name
+        except ValueError:
+            backend = ""
+        if backend:
+            return load_policy(rest, backend=backend)
+    return load_policy(text, backend=guess_backend(Path(text).expanduser()))
+
+
+def _from_mapping(spec: Mapping[str, Any]) -> Policy:
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(
+            f"unknown policy spec keys {sorted(unknown)}; allowed {sorted(_SPEC_KEYS)}"
+        )
+    if "factory" in spec:
+        if "path" in spec:
+            raise ValueError("policy spec has both 'factory' and 'path'; give one")
+        return _from_factory(str(spec["factory"]), dict(spec.get("kwargs") or {}))
+    if "path" not in spec:
+        raise ValueError("policy spec mapping needs 'path' (checkpoint/export dir) or 'factory'")
+    path = Path(str(spec["path"])).expanduser()
+    return load_policy(
+        path,
+        backend=str(spec.get("backend") or guess_backend(path)),
+        device=str(spec.get("device", "cpu")),
+        seed=int(spec.get("seed", 0)),
+        decode_text=bool(spec.get("decode_text", True)),
+    )
+
+
+__all__ = ["load_policy", "load_policy_from_spec"]
