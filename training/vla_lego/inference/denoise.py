@@ -45,7 +45,7 @@ def euler_sample(
     x = noise
     for t in euler_timesteps(num_steps):
         v = step(x, float(t))
-        x = x + dt * v  # type: ignore[operator]
+        x = x + dt * v  # type: ignore[operator,assignment]
     return x
 
 
