@@ -1,0 +1,320 @@
+"""Execute action chunks at a control rate: time-indexed sampling, stale skipping, smooth blending.
+
+A chunk predicted from the observation taken at ``t_obs`` is a trajectory: action ``k`` is the
+target for time ``t_obs + k * dt``. The control loop asks :meth:`ChunkScheduler.sample` for the
+target at its own tick time ``now`` and gets a linear interpolation between the two neighbouring
+actions, so a 10 Hz dataset drives a 50 Hz loop (or any other pair of rates). Actions whose time has
+already passed when a chunk arrives (inference delay) are never executed: sampling by time skips
+them implicitly, and :meth:`ChunkScheduler.add_chunk` reports how many were skipped.
+
+Every trajectory in use is a *segment* with a weight that ramps in and out over time; the target is
+the weighted mean of the active segments. Two blend modes are built from that:
+
+* ``crossfade`` (default): a new chunk ramps in linearly over ``blend_time`` seconds while
+  everything before it ramps out over the same window (a real-time-chunking style hand-over).
+* ``ensemble``: temporal ensembling (ACT): every chunk that still covers ``now`` contributes with a
+  weight ``exp(-ensemble_decay * chunk_id)`` (``decay > 0`` favours older chunks, as in ACT,
+  ``< 0`` newer ones, ``0`` is a plain mean); new chunks ramp in and expiring chunks ramp out over
+  ``blend_time`` so membership changes are continuous too.
+* ``none``: the new chunk replaces the old one at once (jumps are possible; for comparisons).
+
+Before the first chunk, and whenever the caller wants the robot to stand still, :meth:`hold`
+installs a constant segment (e.g. the measured joint positions), so the next chunk blends in from
+there instead of jumping. When the newest chunk runs out, its last action is held and the sample
+says so.
+
+Time is always passed in (seconds on one clock, e.g. ROS time), so the scheduler is deterministic in
+tests and replay. It is not thread-safe; callers serialise access (the ROS node uses a lock).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_lego.inference.types import ActionChunk
+
+BLEND_MODES = ("crossfade", "ensemble", "none")
+_EPS_WEIGHT = 1e-9
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """How chunks are executed.
+
+    Args:
+        blend: ``"crossfade"``, ``"ensemble"`` or ``"none"`` (see the module docstring).
+        blend_time: Seconds over which a new chunk ramps in (and old segments ramp out);
+            ``0`` switches at once.
+        ensemble_decay: ``m`` in the ensembling weight ``exp(-m * chunk_id)``; only used by
+            ``"ensemble"``.
+        max_segments: Upper bound on segments kept at once (the oldest is dropped first).
+    """
+
+    blend: str = "crossfade"
+    blend_time: float = 0.2
+    ensemble_decay: float = 0.0
+    max_segments: int = 64
+
+    def __post_init__(self) -> None:
+        if self.blend not in BLEND_MODES:
+            raise ValueError(f"blend must be one of {BLEND_MODES}, got {self.blend!r}")
+        if not (math.isfinite(self.blend_time) and 0.0 <= self.blend_time <= 10.0):
+            raise ValueError(f"blend_time must be in [0, 10] s, got {self.blend_time}")
+        if not (math.isfinite(self.ensemble_decay) and abs(self.ensemble_decay) <= 10.0):
+            raise ValueError(f"ensemble_decay must be in [-10, 10], got {self.ensemble_decay}")
+        if not 2 <= self.max_segments <= 4096:
+            raise ValueError(f"max_segments must be in [2, 4096], got {self.max_segments}")
+
+
+@dataclass(frozen=True)
+class ChunkAccept:
+    """What :meth:`ChunkScheduler.add_chunk` did with a chunk.
+
+    Attributes:
+        accepted: False when every action of the chunk was already in the past.
+        chunk_id: Id given to the chunk (monotonic; -1 when rejected).
+        skipped: Actions whose time had passed on arrival (never executed).
+        latency: ``now - observation_time`` in seconds.
+    """
+
+    accepted: bool
+    chunk_id: int
+    skipped: int
+    latency: float
+
+
+@dataclass(frozen=True)
+class ScheduledTarget:
+    """The target for one control tick.
+
+    Attributes:
+        position: ``float64 (D,)`` target.
+        chunk_id: Id of the newest chunk contributing (-1 while only a hold is active).
+        chunk_index: Fractional action index of the newest chunk at ``now`` (``nan`` for a hold).
+        exhausted: True when the newest chunk has run out and its last action is being held.
+        holding: True when no chunk contributes (a :meth:`ChunkScheduler.hold` target).
+        blending: True while more than one segment contributes.
+    """
+
+    position: np.ndarray
+    chunk_id: int
+    chunk_index: float
+    exhausted: bool
+    holding: bool
+    blending: bool
+
+
+def _ramp_up(t: float, start: float, length: float) -> float:
+    if t <= start:
+        return 0.0 if length > 0.0 or t < start else 1.0
+    return 1.0 if length <= 0.0 else min(1.0, (t - start) / length)
+
+
+class _Segment:
+    """One trajectory with its weight envelope (ramp in, optional ramp out)."""
+
+    def __init__(
+        self,
+        actions: np.ndarray,
+        t0: float,
+        dt: float,
+        chunk_id: int,
+        fade_in: tuple[float, float],
+    ) -> None:
+        self.actions = actions  # (H, D); a hold is H == 1 with dt = inf
+        self.t0 = t0
+        self.dt = dt
+        self.chunk_id = chunk_id
+        self.t_end = t0 + (actions.shape[0] - 1) * dt if math.isfinite(dt) else math.inf
+        self.fade_in = fade_in  # (start, length); length < 0: fully in from the start
+        self.fade_out: tuple[float, float] = (math.inf, 0.0)
+        self.log_weight = 0.0
+
+    @property
+    def is_hold(self) -> bool:
+        return self.chunk_id < 0
+
+    def index(self, t: float) -> float:
+        if not math.isfinite(self.dt):
+            return 0.0
+        return min(max((t - self.t0) / self.dt, 0.0), float(self.actions.shape[0] - 1))
+
+    def value(self, t: float) -> np.ndarray:
+        x = self.index(t)
+        i = math.floor(x)
+        if i >= self.actions.shape[0] - 1:
+            return self.actions[-1]
+        frac = x - i
+        return (1.0 - frac) * self.actions[i] + frac * self.actions[i + 1]
+
+    def envelope(self, t: float) -> float:
+        start, length = self.fade_in
+        w_in = 1.0 if length < 0.0 else _ramp_up(t, start, length)
+        out_start, out_len = self.fade_out
+        w_out = 1.0 - _ramp_up(t, out_start, out_len) if math.isfinite(out_start) else 1.0
+        return w_in * w_out
+
+    def start_fade_out(self, start: float, length: float) -> None:
+        if start + length < self.fade_out[0] + self.fade_out[1]:
+            self.fade_out = (start, length)
+
+    def dead(self, t: float) -> bool:
+        out_start, out_len = self.fade_out
+        return math.isfinite(out_start) and t >= out_start + out_len
+
+
+class ChunkScheduler:
+    """Turns action chunks into one target per control tick (see the module docstring).
+
+    Args:
+        dim: Width of an action (``H1_LAYOUT.dim``).
+        config: Blending settings.
+    """
+
+    def __init__(self, dim: int, config: SchedulerConfig | None = None) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self.dim = dim
+        self.config = config or SchedulerConfig()
+        self._segments: list[_Segment] = []
+        self._next_id = 0
+        self._last: np.ndarray | None = None
+        self.stats = {"chunks": 0, "rejected": 0, "skipped_actions": 0, "exhausted_ticks": 0}
+
+    @property
+    def active(self) -> bool:
+        """True once a hold or a chunk has been installed."""
+        return bool(self._segments)
+
+    @property
+    def last_target(self) -> np.ndarray | None:
+        """The target returned by the latest :meth:`sample` (None before the first)."""
+        return None if self._last is None else self._last.copy()
+
+    def clear(self) -> None:
+        """Forget every segment (the next :meth:`sample` needs a hold or a chunk first)."""
+        self._segments.clear()
+        self._last = None
+
+    def hold(self, position: np.ndarray, now: float) -> None:
+        """Stand still at ``position`` from ``now``: existing segments fade out into it."""
+        pos = self._vector(position, "hold position")
+        seg = _Segment(pos[None, :], now, math.inf, -1, (now, -1.0))
+        if self._segments:
+            seg.fade_in = (now, self.config.blend_time)
+            self._fade_out_all(now)
+        self._segments.append(seg)
+
+    def add_chunk(self, chunk: ActionChunk, now: float) -> ChunkAccept:
+        """Install ``chunk`` (actions at ``chunk.observation_time + k * chunk.dt``) at time ``now``.
+
+        Raises:
+            ValueError: the actions are not a finite ``(H, dim)`` array or ``dt`` is not positive.
+        """
+        actions = self._actions(chunk)
+        t0 = float(chunk.observation_time)
+        latency = now - t0
+        skipped = int(min(actions.shape[0], max(0, math.ceil((now - t0) / chunk.dt - 1e-9))))
+        if t0 + (actions.shape[0] - 1) * chunk.dt < now:
+            self.stats["rejected"] += 1
+            return ChunkAccept(False, -1, actions.shape[0], latency)
+        cfg = self.config
+        seg = _Segment(actions, t0, float(chunk.dt), self._next_id, (now, -1.0))
+        self._next_id += 1
+        if self._segments:
+            seg.fade_in = (now, cfg.blend_time if cfg.blend != "none" else 0.0)
+            if cfg.blend == "ensemble":
+                seg.log_weight = -cfg.ensemble_decay * seg.chunk_id
+                self._fade_out_holds(now)
+            else:
+                self._fade_out_all(now, 0.0 if cfg.blend == "none" else cfg.blend_time)
+        if cfg.blend == "ensemble":
+            # Fade out before the last action so the chunk leaves the ensemble continuously.
+            seg.start_fade_out(
+                max(now, seg.t_end - cfg.blend_time), min(cfg.blend_time, seg.t_end - now)
+            )
+        self._segments.append(seg)
+        self.stats["chunks"] += 1
+        self.stats["skipped_actions"] += skipped
+        return ChunkAccept(True, seg.chunk_id, skipped, latency)
+
+    def sample(self, now: float) -> ScheduledTarget:
+        """The target for the control tick at ``now``.
+
+        Raises:
+            RuntimeError: no hold or chunk has been installed yet.
+        """
+        if not self._segments:
+            raise RuntimeError("ChunkScheduler.sample() before any hold() or add_chunk()")
+        self._prune(now)
+        newest = self._segments[-1]
+        total, acc, contributing = 0.0, np.zeros(self.dim), 0
+        max_log = max(s.log_weight for s in self._segments)
+        for seg in self._segments:
+            w = seg.envelope(now) * math.exp(seg.log_weight - max_log)
+            if w > _EPS_WEIGHT:
+                acc += w * seg.value(now)
+                total += w
+                contributing += 1
+        if total > _EPS_WEIGHT:
+            pos = acc / total
+        elif self._last is not None:
+            pos = self._last.copy()  # every envelope is momentarily zero: stay put
+        else:
+            pos = newest.value(now).copy()
+        exhausted = not newest.is_hold and now > newest.t_end
+        if exhausted:
+            self.stats["exhausted_ticks"] += 1
+        self._last = pos
+        newest_chunk = next((s for s in reversed(self._segments) if not s.is_hold), None)
+        return ScheduledTarget(
+            position=pos.copy(),
+            chunk_id=newest.chunk_id,
+            chunk_index=newest.index(now) if newest_chunk is newest else math.nan,
+            exhausted=exhausted,
+            holding=newest.is_hold,
+            blending=contributing > 1,
+        )
+
+    def _fade_out_all(self, now: float, length: float | None = None) -> None:
+        length = self.config.blend_time if length is None else length
+        for seg in self._segments:
+            seg.start_fade_out(now, length)
+
+    def _fade_out_holds(self, now: float) -> None:
+        for seg in self._segments:
+            if seg.is_hold:
+                seg.start_fade_out(now, self.config.blend_time)
+
+    def _prune(self, now: float) -> None:
+        keep = [s for s in self._segments[:-1] if not s.dead(now)]
+        keep.append(self._segments[-1])
+        while len(keep) > self.config.max_segments:
+            keep.pop(0)
+        self._segments = keep
+
+    def _vector(self, x: np.ndarray, what: str) -> np.ndarray:
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+        if v.shape != (self.dim,):
+            raise ValueError(f"{what} must have shape ({self.dim},), got {np.shape(x)}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{what} contains non-finite values: {v}")
+        return v
+
+    def _actions(self, chunk: ActionChunk) -> np.ndarray:
+        a = np.asarray(chunk.actions, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != self.dim or a.shape[0] < 1:
+            raise ValueError(f"chunk actions must have shape (H>=1, {self.dim}), got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("chunk actions contain non-finite values")
+        if not (math.isfinite(chunk.dt) and chunk.dt > 0.0):
+            raise ValueError(f"chunk dt must be a positive number of seconds, got {chunk.dt}")
+        if not math.isfinite(chunk.observation_time):
+            raise ValueError(f"chunk observation_time must be finite, got {chunk.observation_time}")
+        return a
+
+
+__all__ = ["BLEND_MODES", "ChunkAccept", "ChunkScheduler", "ScheduledTarget", "SchedulerConfig"]
