@@ -1,0 +1,17 @@
+"""Experiment tracking: console progress and Weights & Biases (rank 0, network-failure tolerant)."""
+
+from vla_lego.tracking.console import (
+    LOGGER_NAME,
+    ConsoleProgress,
+    format_duration,
+    setup_console_logging,
+)
+from vla_lego.tracking.wandb_tracker import WandbTracker
+
+__all__ = [
+    "LOGGER_NAME",
+    "ConsoleProgress",
+    "WandbTracker",
+    "format_duration",
+    "setup_console_logging",
+]
