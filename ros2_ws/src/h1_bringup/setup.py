@@ -21,6 +21,10 @@ setup(
     description="Unitree H1 bringup for VLA-LEGO",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "h1_bridge_node = h1_bringup.h1_bridge_node:main",
+            "h1_sim_node = h1_bringup.h1_sim_node:main",
+            "camera_node = h1_bringup.camera_node:main",
+        ],
     },
 )

@@ -1,0 +1,116 @@
+"""camera_node: an OpenCV ``VideoCapture`` source (V4L2 device, index or video file) -> Image.
+
+Publishes ``sensor_msgs/Image`` (rgb8, resized to ``width`` x ``height``) on the head camera
+topic at ``rate`` Hz. A device that cannot be opened is an error at start-up (exit code 2); a
+device that stops delivering frames is reported and the node exits non-zero so the supervisor /
+``ros2 launch`` stops the system.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Image
+
+from h1_bringup.params import declare
+from vla_lego.robot import topics as T
+
+
+def open_capture(device: str, width: int, height: int) -> cv2.VideoCapture:
+    """Open ``device`` ("/dev/videoN", "N" or a file); ``ValueError`` when it does not open."""
+    cap = cv2.VideoCapture(int(device) if device.isdigit() else device)
+    if not cap.isOpened():
+        raise ValueError(f"camera device {device!r} cannot be opened (no such device or file)")
+    cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+    cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    return cap
+
+
+def to_rgb8(frame_bgr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An OpenCV BGR (or grey) frame as a contiguous ``uint8 [height, width, 3]`` RGB array."""
+    if frame_bgr.ndim == 2:
+        frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+    if frame_bgr.shape[:2] != (height, width):
+        frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+
+
+class CameraNode(Node):
+    """Grabs frames on a timer and publishes them."""
+
+    def __init__(self) -> None:
+        super().__init__("camera")
+        self.device = declare(self, "device", "/dev/video0", "V4L2 device, index or video file")
+        self.width = declare(self, "width", 640, "image width (px)", 8, 8192)
+        self.height = declare(self, "height", 480, "image height (px)", 8, 8192)
+        rate = declare(self, "rate", 30.0, "publish rate (Hz)", 0.1, 240.0)
+        self.frame_id = declare(self, "frame_id", "head_camera", "header.frame_id")
+        self.loop = declare(self, "loop", False, "rewind a video file at its end")
+        self.max_failures = declare(self, "max_failures", 30, "failed grabs before exit", 1, 10**6)
+        topic = declare(self, "topic", T.HEAD_CAMERA_TOPIC, "image topic")
+        self.cap = open_capture(self.device, self.width, self.height)
+        self.pub = self.create_publisher(Image, topic, 2)
+        self.failures = 0
+        self.published = 0
+        self.create_timer(1.0 / rate, self._grab)
+        self.get_logger().info(f"{self.device} -> {topic} ({self.width}x{self.height} @ {rate} Hz)")
+
+    def _grab(self) -> None:
+        ok, frame = self.cap.read()
+        if not ok and self.loop:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.cap.read()
+        if not ok:
+            self.failures += 1
+            if self.failures >= self.max_failures:
+                raise RuntimeError(f"camera {self.device}: {self.failures} failed grabs in a row")
+            return
+        self.failures = 0
+        rgb = to_rgb8(frame, self.width, self.height)
+        msg = Image()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        msg.height, msg.width, msg.encoding = self.height, self.width, "rgb8"
+        msg.is_bigendian, msg.step = 0, self.width * 3
+        msg.data = rgb.tobytes()
+        self.pub.publish(msg)
+        self.published += 1
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Also when started with SIGINT ignored (a background job of a shell script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    node = None
+    code = 0
+    try:
+        node = CameraNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, RuntimeError) as e:
+        print(f"[camera] error: {e}", file=sys.stderr, flush=True)
+        code = 2
+    finally:
+        if node is not None:
+            node.cap.release()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    if code:
+        raise SystemExit(code)
+
+
+__all__ = ["CameraNode", "main", "open_capture", "to_rgb8"]

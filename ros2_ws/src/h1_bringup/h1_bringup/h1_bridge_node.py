@@ -1,0 +1,212 @@
+"""h1_bridge_node: the ROS side of the H1 — joint states out, arm/hand commands in.
+
+* ``rt/lowstate`` (``LowState_``, CRC-checked) and ``rt/inspire/state`` ->
+  ``sensor_msgs/JointState`` on ``/h1/joint_states`` with the 20 ``H1_LAYOUT`` names.
+* ``/h1/arm_command`` (``sensor_msgs/JointState`` with the 20 layout names) -> ``rt/arm_sdk``
+  (``LowCmd_``, arm_sdk weight ramp, CRC) and ``rt/inspire/cmd`` at ``control_rate``.
+
+All decisions are in :class:`h1_bringup.bridge_core.ArmBridge`; this node wires DDS, topics and
+timers to it. On Ctrl-C / SIGTERM it ramps the weight to 0 before exiting. A robot whose DDS is
+silent at start is reported and never commanded.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import JointState
+from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
+
+from h1_bringup.bridge_core import ArmBridge, BridgeConfig, BridgeMode, BridgeOutput
+from h1_bringup.dds import init_channels
+from h1_bringup.params import declare
+from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
+from vla_lego.robot import topics as T
+
+
+def bridge_config_from_params(node: Node) -> BridgeConfig:
+    """Declare the bridge's parameters on ``node`` and build its :class:`BridgeConfig`."""
+    d = BridgeConfig()
+
+    def num(name: str, desc: str, low: float = 1e-6, high: float = 1e6) -> Any:
+        return declare(node, name, float(getattr(d, name)), desc, low, high)
+
+    return BridgeConfig(
+        control_rate=num("control_rate", "rt/arm_sdk publish rate (Hz)", 1.0, 1000.0),
+        kp=tuple(declare(node, "kp", [60.0] * 8, "arm kp, layout arm order", 0.0, 500.0)),
+        kd=tuple(declare(node, "kd", [1.5] * 8, "arm kd, layout arm order", 0.0, 50.0)),
+        ramp_up_time=num("ramp_up_time", "s for the arm_sdk weight 0 -> 1"),
+        ramp_down_time=num("ramp_down_time", "s for the arm_sdk weight 1 -> 0"),
+        command_timeout=num("command_timeout", "watchdog on /h1/arm_command (s)"),
+        state_timeout=num("state_timeout", "rt/lowstate silence that is a fault (s)"),
+        max_arm_velocity=num("max_arm_velocity", "per-tick arm delta clamp (rad/s)", 1e-3, 20.0),
+        max_hand_velocity=num("max_hand_velocity", "per-tick hand delta clamp (1/s)", 1e-3, 20.0),
+    )
+
+
+class H1BridgeNode(Node):
+    """Wires rt/lowstate, rt/arm_sdk, rt/inspire/* and the ROS topics to an :class:`ArmBridge`."""
+
+    def __init__(self) -> None:
+        super().__init__("h1_bridge")
+        self.bridge = ArmBridge(bridge_config_from_params(self))
+        domain = declare(self, "dds_domain", 0, "Unitree DDS domain id", 0, 232)
+        iface = declare(self, "network_interface", "lo", "NIC the Unitree DDS binds to")
+        js_rate = declare(self, "joint_state_rate", 50.0, "/h1/joint_states rate (Hz)", 1.0, 1e3)
+        self.state_wait = declare(
+            self, "state_wait_timeout", 5.0, "report a silent robot after (s)", 0.1, 3600.0
+        )
+        js_topic = declare(self, "joint_states_topic", T.JOINT_STATES_TOPIC, "joint states out")
+        cmd_topic = declare(self, "arm_command_topic", T.ARM_COMMAND_TOPIC, "commands in")
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._silent_reported = False
+        self._last_mode = self.bridge.mode
+        self._bad_commands = 0
+
+        init_channels(domain, iface)
+        self._arm_pub = ChannelPublisher(T.ARM_SDK_CHANNEL, LowCmd_)
+        self._arm_pub.Init()
+        self._hand_pub = ChannelPublisher(INSPIRE_CMD_TOPIC, MotorCmds_)
+        self._hand_pub.Init()
+        self._state_sub = ChannelSubscriber(T.LOWSTATE_CHANNEL, LowState_)
+        self._state_sub.Init(self._on_lowstate, 10)
+        self._hand_sub = ChannelSubscriber(INSPIRE_STATE_TOPIC, MotorStates_)
+        self._hand_sub.Init(self._on_hand_state, 10)
+
+        self._js_pub = self.create_publisher(JointState, js_topic, 10)
+        self.create_subscription(JointState, cmd_topic, self._on_command, 10)
+        self.create_timer(self.bridge.config.dt, self._tick)
+        self.create_timer(1.0 / js_rate, self._publish_joint_states)
+        self.get_logger().info(
+            f"bridge on DDS domain {domain} ({iface or 'auto'}): {T.LOWSTATE_CHANNEL} -> "
+            f"{js_topic}, {cmd_topic} -> {T.ARM_SDK_CHANNEL} at "
+            f"{self.bridge.config.control_rate} Hz"
+        )
+
+    # DDS listener threads ------------------------------------------------------------------
+    def _on_lowstate(self, msg: LowState_) -> None:
+        with self._lock:
+            ok = self.bridge.on_lowstate(msg, time.monotonic())
+            n_bad = self.bridge.rejected_states
+        if not ok and (n_bad <= 3 or n_bad % 1000 == 0):
+            self.get_logger().warning(f"rejected {n_bad} rt/lowstate messages (CRC / non-finite)")
+
+    def _on_hand_state(self, msg: MotorStates_) -> None:
+        try:
+            with self._lock:
+                self.bridge.on_hand_state(msg)
+        except ValueError as e:
+            self.get_logger().warning(str(e), throttle_duration_sec=5.0)
+
+    # ROS callbacks --------------------------------------------------------------------------
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            index = {n: i for i, n in enumerate(msg.name)}
+            missing = [n for n in H1_LAYOUT.names if n not in index]
+            if missing or len(msg.position) != len(msg.name):
+                raise ValueError(
+                    f"arm command needs position for the 20 layout joints; missing {missing}, "
+                    f"{len(msg.position)} positions for {len(msg.name)} names"
+                )
+            q = np.array([msg.position[index[n]] for n in H1_LAYOUT.names])
+            with self._lock:
+                self.bridge.on_command(q, time.monotonic())
+        except ValueError as e:
+            self._bad_commands += 1
+            self.get_logger().error(f"dropped arm command: {e}", throttle_duration_sec=2.0)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            out = self.bridge.tick(now)
+        self._send(out)
+        self._report(now)
+
+    def _send(self, out: BridgeOutput) -> None:
+        if out.arm is not None:
+            self._arm_pub.Write(out.arm)
+        if out.hand is not None:
+            self._hand_pub.Write(out.hand)
+
+    def _report(self, now: float) -> None:
+        b = self.bridge
+        if not b.has_state and not self._silent_reported and now - self._started > self.state_wait:
+            self._silent_reported = True
+            self.get_logger().error(
+                f"no valid {T.LOWSTATE_CHANNEL} for {self.state_wait:.1f} s: robot DDS silent "
+                "(check network_interface / dds_domain / robot power); sending nothing"
+            )
+        if b.mode is not self._last_mode:
+            text = f"mode {self._last_mode.value} -> {b.mode.value} (weight {b.weight:.2f})"
+            if b.mode is BridgeMode.FAULT:  # rclpy wants one severity per call site
+                self.get_logger().error(f"{text}: {b.fault_reason}")
+            else:
+                self.get_logger().info(text)
+            self._last_mode = b.mode
+
+    def _publish_joint_states(self) -> None:
+        with self._lock:
+            state = self.bridge.state_vector()
+        if state is None:
+            return
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(H1_LAYOUT.names)
+        msg.position = [float(x) for x in state]
+        self._js_pub.publish(msg)
+
+    def ramp_down(self) -> None:
+        """Shutdown: tick (without ROS) until the weight is 0 and the last frames are out."""
+        cfg = self.bridge.config
+        with self._lock:
+            self.bridge.request_stop()
+        deadline = time.monotonic() + cfg.ramp_down_time + 10 * cfg.dt + 1.0
+        while time.monotonic() < deadline:
+            with self._lock:
+                out = self.bridge.tick(time.monotonic())
+                done = self.bridge.finished
+            self._send(out)
+            if done:
+                break
+            time.sleep(cfg.dt)
+        self.get_logger().info(f"stopped: arm_sdk weight {self.bridge.weight:.2f}")
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Also when started with SIGINT ignored (a background job of a shell script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    node = None
+    try:
+        node = H1BridgeNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, RuntimeError) as e:  # bad parameters, DDS set-up: nothing was sent
+        print(f"[h1_bridge] error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    finally:
+        if node is not None:
+            node.ramp_down()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+__all__ = ["H1BridgeNode", "bridge_config_from_params", "main"]

@@ -1,0 +1,183 @@
+"""h1_sim_node: the MuJoCo LEGO scene in real time, speaking the H1's DDS and camera topic.
+
+* publishes ``rt/lowstate`` (``LowState_`` with CRC) and ``rt/inspire/state`` over unitree_sdk2py;
+* consumes ``rt/arm_sdk`` (weight honoured, bad CRC ignored and counted) and ``rt/inspire/cmd``;
+* publishes the head camera as ``sensor_msgs/Image`` (rgb8) on the real camera's topic;
+* serves ``ResetSim`` and publishes ``TaskStatus`` (task, seed, instruction, success, elapsed).
+
+The protocol logic is :class:`h1_bringup.sim_core.SimRobot`; the scene is built by the factory
+named in the ``env_factory`` parameter (``module:attr`` called with a ``SimConfig``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import time
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Image
+from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
+
+from h1_bringup.dds import init_channels
+from h1_bringup.params import declare
+from h1_bringup.sim_core import SimRobot
+from vla_lego.robot import INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
+from vla_lego.robot import topics as T
+from vla_lego_msgs.msg import TaskStatus
+from vla_lego_msgs.srv import ResetSim
+
+
+def load_factory(spec: str) -> Any:
+    """``module:attr`` -> the attribute; ``ValueError`` naming the spec otherwise."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"env_factory must be 'module:attr', got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot load env_factory {spec!r}: {e}") from e
+
+
+class H1SimNode(Node):
+    """Runs a :class:`SimRobot` on a wall-clock timer and wires it to DDS and ROS."""
+
+    def __init__(self) -> None:
+        super().__init__("h1_sim")
+        p = self._declare_params()
+        from vla_lego.sim.config import SimConfig
+
+        cfg = SimConfig(
+            image_width=p["image_width"], image_height=p["image_height"], cameras=(p["camera"],)
+        )
+        self.env = load_factory(p["env_factory"])(cfg)
+        self.task, self.seed = p["task"], p["seed"]
+        self.instruction = self._reset(self.task, self.seed)
+        self.camera, self.rtf = p["camera"], p["real_time_factor"]
+        self.robot = SimRobot(self.env, float(self.env.model.opt.timestep))
+
+        init_channels(p["dds_domain"], p["network_interface"])
+        self._state_pub = ChannelPublisher(T.LOWSTATE_CHANNEL, LowState_)
+        self._state_pub.Init()
+        self._hand_pub = ChannelPublisher(INSPIRE_STATE_TOPIC, MotorStates_)
+        self._hand_pub.Init()
+        self._arm_sub = ChannelSubscriber(T.ARM_SDK_CHANNEL, LowCmd_)
+        self._arm_sub.Init(self.robot.on_arm_sdk, 10)
+        self._hand_sub = ChannelSubscriber(INSPIRE_CMD_TOPIC, MotorCmds_)
+        self._hand_sub.Init(self.robot.on_hand_cmd, 10)
+
+        self._image_pub = self.create_publisher(Image, p["image_topic"], 2)
+        self._status_pub = self.create_publisher(TaskStatus, T.SIM_TASK_STATUS_TOPIC, 10)
+        self.create_service(ResetSim, T.SIM_RESET_SERVICE, self._on_reset)
+        self._wall0 = time.monotonic()
+        self._sim0 = self.env.sim_time
+        self.create_timer(1.0 / p["lowstate_rate"], self._tick)
+        self.create_timer(1.0 / p["camera_rate"], self._publish_image)
+        self.create_timer(1.0 / p["status_rate"], self._publish_status)
+        self.create_timer(5.0, self._log_counters)
+        self.get_logger().info(
+            f"sim H1 on DDS domain {p['dds_domain']} ({p['network_interface']}): task "
+            f"{self.task} seed {self.seed}: {self.instruction!r}"
+        )
+
+    def _declare_params(self) -> dict[str, Any]:
+        d = declare
+        return {
+            "dds_domain": d(self, "dds_domain", 0, "Unitree DDS domain id", 0, 232),
+            "network_interface": d(self, "network_interface", "lo", "NIC for the Unitree DDS"),
+            "task": d(self, "task", "pick_place", "task at start (pick_place|stack|handover)"),
+            "seed": d(self, "seed", 0, "seed of the initial scene", 0, 2**31 - 1),
+            "lowstate_rate": d(self, "lowstate_rate", 200.0, "rt/lowstate rate (Hz)", 1.0, 1e3),
+            "camera_rate": d(self, "camera_rate", 10.0, "image rate (Hz)", 0.1, 100.0),
+            "status_rate": d(self, "status_rate", 2.0, "TaskStatus rate (Hz)", 0.1, 100.0),
+            "camera": d(self, "camera", "head", "scene camera to publish"),
+            "image_topic": d(self, "image_topic", T.HEAD_CAMERA_TOPIC, "image topic"),
+            "image_width": d(self, "image_width", 128, "image width (px)", 8, 4096),
+            "image_height": d(self, "image_height", 128, "image height (px)", 8, 4096),
+            "real_time_factor": d(self, "real_time_factor", 1.0, "sim s per wall s", 0.01, 10.0),
+            "env_factory": d(
+                self, "env_factory", "vla_lego.sim.env:LegoEnv", "module:attr building the env"
+            ),
+        }
+
+    def _reset(self, task: str, seed: int) -> str:
+        obs = self.env.reset(task, seed, render=False)
+        return str(obs["instruction"])
+
+    def _tick(self) -> None:
+        target = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
+        self.robot.advance(target)
+        self._state_pub.Write(self.robot.lowstate())
+        self._hand_pub.Write(self.robot.hand_state())
+
+    def _publish_image(self) -> None:
+        rgb = self.env.render(self.camera)
+        msg = Image()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = f"{self.camera}_camera"
+        msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+        msg.encoding, msg.is_bigendian, msg.step = "rgb8", 0, int(rgb.shape[1]) * 3
+        msg.data = rgb.tobytes()
+        self._image_pub.publish(msg)
+
+    def _publish_status(self) -> None:
+        msg = TaskStatus(task=self.task, seed=self.seed, instruction=self.instruction)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.success = bool(self.env.success())
+        msg.elapsed = float(self.env.sim_time)
+        self._status_pub.publish(msg)
+
+    def _on_reset(self, req: ResetSim.Request, resp: ResetSim.Response) -> ResetSim.Response:
+        try:
+            self.instruction = self._reset(req.task, int(req.seed))
+        except (ValueError, KeyError) as e:
+            resp.success, resp.message = False, f"reset to {req.task!r} failed: {e}"
+            return resp
+        self.task, self.seed = req.task, int(req.seed)
+        self._wall0, self._sim0 = time.monotonic(), self.env.sim_time
+        resp.success, resp.message, resp.instruction = True, "reset", self.instruction
+        self.get_logger().info(f"reset: task {self.task} seed {self.seed}: {self.instruction!r}")
+        return resp
+
+    def _log_counters(self) -> None:
+        c = self.robot.counters
+        self.get_logger().info(
+            f"rt/arm_sdk: {c.arm_cmds} ok, {c.bad_crc} bad CRC, {c.bad_arm_cmds} bad values, "
+            f"weight {c.last_weight:.2f} (max {c.max_weight:.2f}); rt/inspire/cmd {c.hand_cmds}; "
+            f"sim {self.env.sim_time:.2f} s, behind {self.robot.behind_steps} steps"
+        )
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Also when started with SIGINT ignored (a background job of a shell script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    node = None
+    try:
+        node = H1SimNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"[h1_sim] error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    finally:
+        if node is not None:
+            node._log_counters()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+__all__ = ["H1SimNode", "load_factory", "main"]
