@@ -7,11 +7,23 @@
 * :mod:`~vla_lego.runtime.images` — raw and compressed camera payloads -> RGB arrays.
 * :mod:`~vla_lego.runtime.sync` — :class:`ObservationSync`: latest synchronised observation with
   staleness and skew checks.
+* :mod:`~vla_lego.runtime.controller` — :class:`PolicyController`: task state, inference thread,
+  watchdogs and the per-tick decision (idle / running / holding), shared by node and evaluators.
 * :mod:`~vla_lego.runtime.scripted` — policies with known output (tests, benchmarks, smoke runs).
 
 Nothing here imports ROS.
 """
 
+from vla_lego.runtime.controller import (
+    STATE_HOLDING,
+    STATE_IDLE,
+    STATE_RUNNING,
+    ChunkEvent,
+    ControllerConfig,
+    ControllerStatus,
+    PolicyController,
+    TickOutput,
+)
 from vla_lego.runtime.images import (
     ImageDecodeError,
     check_rgb,
@@ -31,17 +43,25 @@ from vla_lego.runtime.sync import InputRejectedError, ObservationSync, SyncConfi
 
 __all__ = [
     "BLEND_MODES",
+    "STATE_HOLDING",
+    "STATE_IDLE",
+    "STATE_RUNNING",
     "ChunkAccept",
+    "ChunkEvent",
     "ChunkScheduler",
+    "ControllerConfig",
+    "ControllerStatus",
     "ImageDecodeError",
     "InputRejectedError",
     "ObservationSync",
+    "PolicyController",
     "SafeCommand",
     "SafetyFilter",
     "SafetyLimits",
     "ScheduledTarget",
     "SchedulerConfig",
     "SyncConfig",
+    "TickOutput",
     "check_rgb",
     "decode_compressed",
     "decode_raw",

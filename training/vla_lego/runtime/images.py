@@ -39,10 +39,10 @@ def _as_bytes(data: Any) -> np.ndarray:
         if data.dtype != np.uint8:
             raise ImageDecodeError(f"image data must be uint8 bytes, got an array of {data.dtype}")
         return data.reshape(-1)
-    if isinstance(data, bytes | bytearray | memoryview):
+    try:  # bytes, bytearray, memoryview, array.array('B') (rclpy's uint8[]): no copy
         return np.frombuffer(data, dtype=np.uint8)
-    # rclpy gives array.array('B') or a list for uint8[] fields
-    return np.frombuffer(bytes(data), dtype=np.uint8)
+    except TypeError:
+        return np.frombuffer(bytes(data), dtype=np.uint8)  # e.g. a list of ints
 
 
 def decode_raw(

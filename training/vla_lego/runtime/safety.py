@@ -4,9 +4,10 @@
 
 * stays inside the position limits (the layout's, or narrower ones from a limits file),
 * moves at most ``max_velocity * dt`` per control tick,
-* changes its per-tick velocity by at most ``max_acceleration * dt`` and slows down in time to stop
-  at the target (the discrete-time braking curve, about ``sqrt(2 * max_acceleration * distance)``),
-  and
+* changes its per-tick velocity by at most ``max_acceleration * dt``, moves along with the target
+  and closes any remaining gap no faster than allows stopping at the target (the discrete-time
+  braking curve, about ``sqrt(2 * max_acceleration * gap)``), so a feasible target is tracked
+  exactly and an infeasible jump is approached without overshoot, and
 * never contains NaN/inf: a non-finite target is rejected as a whole and the filter brakes to a
   stop at the previous command instead.
 
@@ -183,6 +184,9 @@ class SafetyFilter:
         self.dt = float(dt)
         self._pos: np.ndarray | None = None
         self._vel = np.zeros(len(limits.names))
+        self._target = np.zeros(
+            len(limits.names)
+        )  # last (clipped) target: its motion is fed forward
         self.counts = {"position": 0, "velocity": 0, "acceleration": 0, "nonfinite": 0}
         self.clamp_count = 0
 
@@ -207,6 +211,7 @@ class SafetyFilter:
             )
         self._pos = np.clip(p, self.limits.lower, self.limits.upper)
         self._vel = np.zeros_like(self._pos)
+        self._target = self._pos.copy()
 
     def __call__(self, target: np.ndarray) -> SafeCommand:
         """Filter one target into a command.
@@ -227,9 +232,14 @@ class SafetyFilter:
             want = prev.copy()
         inside = np.clip(want, lim.lower, lim.upper)
         self.counts["position"] += int(np.count_nonzero(np.abs(inside - want) > _TOL))
+        # Move with the target (feed-forward of its own motion), and close the remaining gap no
+        # faster than a stop at the target allows: a smooth feasible target is tracked with no lag.
+        v_ff = np.zeros_like(prev) if rejected else (inside - self._target) / dt
+        v_ff = np.clip(v_ff, -lim.max_velocity, lim.max_velocity)
         dist = inside - prev
-        cap = np.minimum(lim.max_velocity, _braking_speed(np.abs(dist), lim.max_acceleration, dt))
-        v_want = np.clip(dist / dt, -cap, cap)
+        gap = dist - v_ff * dt
+        cap = _braking_speed(np.abs(gap), lim.max_acceleration, dt)
+        v_want = np.clip(v_ff + np.clip(gap / dt, -cap, cap), -lim.max_velocity, lim.max_velocity)
         self.counts["velocity"] += int(np.count_nonzero(np.abs(v_want - dist / dt) > _TOL / dt))
         dv = lim.max_acceleration * dt
         v = np.clip(
@@ -240,7 +250,7 @@ class SafetyFilter:
         vel = (pos - prev) / dt
         changed = int(np.count_nonzero(np.abs(pos - want) > 1e-7)) if not rejected else len(pos)
         self.clamp_count += changed
-        self._pos, self._vel = pos, vel
+        self._pos, self._vel, self._target = pos, vel, inside
         return SafeCommand(pos.copy(), vel.copy(), changed, rejected)
 
 

@@ -37,7 +37,8 @@ class SyncConfig:
     Args:
         camera_names: Views the model needs, in model order.
         max_age: An input older than this (seconds, by its stamp) is stale.
-        max_skew: Largest allowed spread of stamps across the views and the joint state.
+        max_skew: Largest allowed time by which a view or the joint state lags the newest view
+            (joint states newer than the views are normal: they come at a higher rate).
         max_future: Stamps later than ``now + max_future`` are rejected (clock trouble).
     """
 
@@ -210,7 +211,7 @@ class ObservationSync:
 
     def _problems(self, now: float) -> list[str]:
         cfg, out = self.config, []
-        stamps: list[float] = []
+        stamps: list[float] = []  # views, then the oldest joint
         for name in cfg.camera_names:
             if name not in self._images:
                 out.append(f"no frame yet from camera {name}")
@@ -231,8 +232,9 @@ class ObservationSync:
                     f"joint state stale for {age:.3f} s (limit {cfg.max_age} s), "
                     f"e.g. {self.layout.names[oldest]}"
                 )
-        if not out and stamps and max(stamps) - min(stamps) > cfg.max_skew:
-            out.append(f"inputs {max(stamps) - min(stamps):.3f} s apart (limit {cfg.max_skew} s)")
+        newest_view = max(stamps[: len(cfg.camera_names)], default=0.0)
+        if not out and newest_view - min(stamps) > cfg.max_skew:
+            out.append(f"inputs {newest_view - min(stamps):.3f} s apart (limit {cfg.max_skew} s)")
         return out
 
 

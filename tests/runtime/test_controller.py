@@ -1,0 +1,140 @@
+"""PolicyController on a fake clock: idle -> running -> holding -> recovery, deterministically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vla_lego.robot import H1_LAYOUT
+from vla_lego.runtime import (
+    STATE_HOLDING,
+    STATE_IDLE,
+    STATE_RUNNING,
+    ChunkScheduler,
+    ControllerConfig,
+    ObservationSync,
+    PolicyController,
+    SafetyFilter,
+    SafetyLimits,
+    SchedulerConfig,
+    SyncConfig,
+)
+from vla_lego.runtime.scripted import SinePolicy
+
+DT = 0.02
+IMG = np.zeros((8, 8, 3), np.uint8)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(policy: SinePolicy, max_latency: float = 1.0) -> tuple[PolicyController, Clock]:
+    clock = Clock()
+    lim = SafetyLimits.from_layout(H1_LAYOUT, 2.0, 1.0, 20.0, 10.0)
+    ctl = PolicyController(
+        policy,
+        ObservationSync(H1_LAYOUT, SyncConfig(("head",), 0.2, 0.1, 0.05)),
+        ChunkScheduler(H1_LAYOUT.dim, SchedulerConfig(blend_time=0.1)),
+        SafetyFilter(lim, DT),
+        clock,
+        ControllerConfig(max_inference_latency=max_latency),
+    )
+    return ctl, clock
+
+
+def feed(ctl: PolicyController, t: float, q: np.ndarray, camera: bool = True) -> None:
+    if camera:
+        ctl.sync.add_image("head", IMG, t, t)
+    ctl.sync.add_joint_state(H1_LAYOUT.names, q, t, t)
+
+
+def run(ctl: PolicyController, clock: Clock, seconds: float, q: np.ndarray, camera: bool = True):
+    """Advance in control ticks; inference every 5th tick; returns the tick outputs."""
+    outs = []
+    for k in range(round(seconds / DT)):
+        clock.t += DT
+        feed(ctl, clock.t, q, camera=camera)
+        if k % 5 == 0:
+            ctl.infer_once(timeout=0.0)
+        outs.append(ctl.tick(clock.t))
+    return outs
+
+
+def test_idle_until_task_then_runs_the_policy_within_limits() -> None:
+    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
+    ctl, clock = make(policy)
+    q0 = policy.target(clock.t)
+    assert ctl.tick(clock.t).state == STATE_IDLE and ctl.tick(clock.t).command is None
+    feed(ctl, clock.t, q0)
+    ctl.set_instruction("stack the bricks")
+    first = ctl.tick(clock.t)
+    assert first.state == STATE_HOLDING and "first action chunk" in first.reason
+    np.testing.assert_allclose(first.command.position, q0)
+    outs = run(ctl, clock, 2.0, q0)
+    assert outs[-1].state == STATE_RUNNING
+    np.testing.assert_allclose(outs[-1].command.position, policy.target(clock.t), atol=5e-3)
+    steps = np.diff([o.command.position for o in outs], axis=0)
+    assert np.all(np.abs(steps) <= 2.0 * DT + 1e-9)
+    assert ctl.status().chunks >= 15 and ctl.status().instruction == "stack the bricks"
+
+
+def test_stale_camera_holds_latched_position_and_recovers() -> None:
+    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    run(ctl, clock, 1.0, q)
+    outs = run(ctl, clock, 0.6, q, camera=False)
+    held = [o for o in outs if o.state == STATE_HOLDING]
+    assert held and "camera head stale" in held[0].reason
+    assert outs[round(0.2 / DT) + 1].state == STATE_HOLDING  # within the 0.2 s threshold
+    np.testing.assert_allclose(outs[-1].command.position, q, atol=1e-6)  # braked to the latch
+    outs = run(ctl, clock, 1.0, q)
+    assert outs[-1].state == STATE_RUNNING
+
+
+def test_inference_failure_holds_with_reason() -> None:
+    policy = SinePolicy(horizon=10, dt=0.1, fail_after=3)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    outs = run(ctl, clock, 1.0, q)
+    assert outs[-1].state == STATE_HOLDING and "scripted failure" in outs[-1].reason
+    assert ctl.status().inference_failures >= 1
+
+
+def test_slow_inference_chunk_is_dropped() -> None:
+    policy = SinePolicy(horizon=10, dt=0.1)
+    ctl, clock = make(policy, max_latency=0.05)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    clock.t += 0.1  # the observation is 0.1 s old when the chunk arrives
+    ctl.infer_once(timeout=0.0)
+    out = ctl.tick(clock.t)
+    assert out.state == STATE_HOLDING and "too slow" in out.reason
+    assert ctl.scheduler.stats["chunks"] == 0
+
+
+def test_clearing_the_task_holds() -> None:
+    policy = SinePolicy()
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    run(ctl, clock, 0.5, q)
+    ctl.set_instruction("   ")
+    out = run(ctl, clock, 0.1, q)[-1]
+    assert out.state == STATE_HOLDING and out.reason == "task cleared" and out.command is not None
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="max_inference_latency"):
+        ControllerConfig(max_inference_latency=0.0)

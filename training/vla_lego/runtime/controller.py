@@ -1,0 +1,344 @@
+"""The policy execution loop without ROS: task state, inference thread, watchdogs, control ticks.
+
+:class:`PolicyController` glues a :class:`~vla_lego.inference.types.Policy` to the runtime pieces:
+
+* an :class:`~vla_lego.runtime.sync.ObservationSync` that the caller feeds with camera frames and
+  joint states,
+* a :class:`~vla_lego.runtime.scheduler.ChunkScheduler` that turns chunks into per-tick targets,
+* a :class:`~vla_lego.runtime.safety.SafetyFilter` that every command passes through.
+
+Inference runs in its own thread (:meth:`PolicyController.start`): it waits for a fresh synchronised
+observation, calls ``policy.predict`` and hands the chunk to the scheduler, so chunk ``k + 1`` is
+computed while chunk ``k`` executes. The caller's control loop calls :meth:`PolicyController.tick`
+once per period and publishes what it returns. States (numbers as in
+``vla_lego_msgs/PolicyStatus``):
+
+* ``IDLE``: no task was ever set; no command is produced.
+* ``RUNNING``: chunks are being executed.
+* ``HOLDING``: the task was cleared, an input is missing/stale, inference failed or is slower than
+  ``max_inference_latency``, no chunk has arrived yet, or the chunk ran out. The command is the last
+  measured joint position latched when holding began (or the exhausted chunk's last target); the
+  reason says why. Holding ends by itself when the cause goes away, and execution resumes by
+  blending from the held position.
+
+Time comes from the ``clock`` callable (seconds; ROS time in the node), so tests and replay can
+drive it. All public methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_lego.inference.types import ActionChunk, Policy
+from vla_lego.runtime.safety import SafeCommand, SafetyFilter
+from vla_lego.runtime.scheduler import ChunkAccept, ChunkScheduler
+from vla_lego.runtime.sync import ObservationSync
+
+STATE_IDLE, STATE_RUNNING, STATE_HOLDING, STATE_FAULT = 0, 1, 2, 3
+STATE_NAMES = {STATE_IDLE: "idle", STATE_RUNNING: "running", STATE_HOLDING: "holding", 3: "fault"}
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Watchdog and pacing settings.
+
+    Args:
+        max_inference_latency: Seconds from observation stamp to chunk arrival; an inference that
+            runs longer holds the robot and its chunk is dropped.
+        min_inference_period: Least seconds between inference starts (0: back to back).
+        rate_window: Ticks used to measure the control rate.
+    """
+
+    max_inference_latency: float = 1.0
+    min_inference_period: float = 0.0
+    rate_window: int = 50
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_inference_latency) and self.max_inference_latency > 0):
+            raise ValueError(
+                f"max_inference_latency must be > 0 s, got {self.max_inference_latency}"
+            )
+        if not (math.isfinite(self.min_inference_period) and self.min_inference_period >= 0):
+            raise ValueError(
+                f"min_inference_period must be >= 0 s, got {self.min_inference_period}"
+            )
+        if self.rate_window < 2:
+            raise ValueError(f"rate_window must be >= 2, got {self.rate_window}")
+
+
+@dataclass(frozen=True)
+class TickOutput:
+    """Result of one control tick: ``command`` is None when nothing may be published."""
+
+    state: int
+    reason: str
+    command: SafeCommand | None
+
+
+@dataclass(frozen=True)
+class ChunkEvent:
+    """An accepted chunk (given to the ``on_chunk`` callback from the inference thread)."""
+
+    chunk: ActionChunk
+    accept: ChunkAccept
+    inference_time: float
+
+
+@dataclass(frozen=True)
+class ControllerStatus:
+    """Snapshot for status reporting."""
+
+    state: int
+    reason: str
+    instruction: str
+    subtask_text: str
+    last_inference_latency: float
+    control_rate: float
+    clamp_count: int
+    chunks: int
+    inference_failures: int
+
+
+class PolicyController:
+    """Runs a policy against live inputs (see the module docstring).
+
+    Args:
+        policy: Anything with ``reset()`` and ``predict(Observation) -> ActionChunk``.
+        sync: Input store, fed by the caller.
+        scheduler: Chunk executor.
+        safety: Command filter (its ``dt`` is the control period).
+        clock: Seconds on the clock the inputs are stamped with.
+        config: Watchdog settings.
+        on_chunk: Called from the inference thread with every accepted chunk.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        sync: ObservationSync,
+        scheduler: ChunkScheduler,
+        safety: SafetyFilter,
+        clock: Callable[[], float],
+        config: ControllerConfig | None = None,
+        on_chunk: Callable[[ChunkEvent], None] | None = None,
+    ) -> None:
+        self.policy, self.sync, self.scheduler, self.safety = policy, sync, scheduler, safety
+        self.clock = clock
+        self.config = config or ControllerConfig()
+        self.on_chunk = on_chunk
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._instruction, self._generation, self._activated = "", 0, False
+        self._reset_policy = False
+        self._holding = False
+        self._latched: np.ndarray | None = None
+        self._min_obs_time = -math.inf
+        self._infer_error = ""
+        self._infer_start: float | None = None
+        self._seen_version, self._last_obs_time = -1, -math.inf
+        self._subtask, self._latency, self._failures = "", math.nan, 0
+        self._state, self._reason = STATE_IDLE, "no task set"
+        self._ticks: deque[float] = deque(maxlen=self.config.rate_window)
+
+    # ---- task ---------------------------------------------------------------------------------
+    def set_instruction(self, text: str) -> None:
+        """Set the task (non-empty: start or switch; empty: stop and hold)."""
+        text = text.strip()
+        with self._lock:
+            if text == self._instruction:
+                return
+            self._instruction = text
+            self._generation += 1  # chunks in flight belong to the old task
+            if text:
+                self._activated, self._reset_policy = True, True
+
+    @property
+    def instruction(self) -> str:
+        with self._lock:
+            return self._instruction
+
+    # ---- control ------------------------------------------------------------------------------
+    def tick(self, now: float) -> TickOutput:
+        """Decide the command for the control tick at ``now``."""
+        with self._lock:
+            self._ticks.append(now)
+            if not self._activated:
+                return self._set_state(STATE_IDLE, "no task set", None)
+            reason = self._hold_reason(now)
+            if reason:
+                target = self._enter_hold(now)
+                state = STATE_HOLDING
+            else:
+                state, reason, target = self._run(now)
+            if target is None:
+                return self._set_state(state, reason or "no joint state to hold", None)
+            if not self.safety.initialized:
+                self.safety.reset(target)
+            return self._set_state(state, reason, self.safety(target))
+
+    def status(self) -> ControllerStatus:
+        """Snapshot of state, reason and counters."""
+        with self._lock:
+            t = self._ticks
+            rate = (len(t) - 1) / (t[-1] - t[0]) if len(t) >= 2 and t[-1] > t[0] else 0.0
+            return ControllerStatus(
+                self._state,
+                self._reason,
+                self._instruction,
+                self._subtask,
+                self._latency,
+                rate,
+                self.safety.clamp_count,
+                self.scheduler.stats["chunks"],
+                self._failures,
+            )
+
+    def _set_state(self, state: int, reason: str, cmd: SafeCommand | None) -> TickOutput:
+        self._state, self._reason = state, reason
+        return TickOutput(state, reason, cmd)
+
+    def _hold_reason(self, now: float) -> str:
+        if not self._instruction:
+            return "task cleared"
+        problems = self.sync.problems(now)
+        if problems:
+            return "; ".join(problems)
+        if self._infer_error:
+            return self._infer_error
+        if self._infer_start is not None:
+            running = now - self._infer_start
+            if running > self.config.max_inference_latency:
+                return (
+                    f"inference running for {running:.3f} s "
+                    f"(limit {self.config.max_inference_latency} s)"
+                )
+        return ""
+
+    def _enter_hold(self, now: float) -> np.ndarray | None:
+        if not self._holding or self._latched is None:
+            measured = self.sync.joint_positions()
+            self._latched = measured if measured is not None else self.safety.last_position
+            self.scheduler.clear()
+            if self._latched is not None:
+                self.scheduler.hold(self._latched, now)
+            self._holding = True
+            self._min_obs_time = now  # chunks from older observations are not used after this
+        return self._latched
+
+    def _run(self, now: float) -> tuple[int, str, np.ndarray | None]:
+        self._holding = False
+        if not self.scheduler.active:
+            measured = self.sync.joint_positions()
+            if measured is None:
+                return STATE_HOLDING, "no joint state yet", None
+            self.scheduler.hold(measured, now)
+        s = self.scheduler.sample(now)
+        if s.holding:
+            return STATE_HOLDING, "waiting for the first action chunk", s.position
+        if s.exhausted:
+            return STATE_HOLDING, "action chunk exhausted; holding its last target", s.position
+        return STATE_RUNNING, "", s.position
+
+    # ---- inference ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the inference thread."""
+        if self._thread is not None:
+            raise RuntimeError("PolicyController already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="policy-inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the inference thread (waits for a running ``predict`` up to ``timeout``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            ran = self.infer_once(timeout=0.05)
+            rest = self.config.min_inference_period - (time.monotonic() - started)
+            if ran and rest > 0:
+                self._stop.wait(rest)
+
+    def infer_once(self, timeout: float) -> bool:
+        """Run one inference if a task is set and a fresh observation exists (waits ``timeout``).
+
+        Returns:
+            True when ``predict`` was called (successfully or not).
+        """
+        with self._lock:
+            instruction, generation = self._instruction, self._generation
+            reset, self._reset_policy = self._reset_policy, False
+        if not instruction:
+            self._stop.wait(timeout)
+            return False
+        self._seen_version = self.sync.wait_for_update(self._seen_version, timeout)
+        obs = self.sync.latest(self.clock(), instruction)
+        if obs is None or obs.timestamp <= self._last_obs_time:
+            return False
+        self._last_obs_time = obs.timestamp
+        with self._lock:
+            self._infer_start = self.clock()
+        started = time.perf_counter()
+        try:
+            if reset:
+                self.policy.reset()
+            chunk = self.policy.predict(obs)
+        except Exception as e:  # any policy error holds the robot; the reason goes to the status
+            with self._lock:
+                self._infer_start, self._failures = None, self._failures + 1
+                self._infer_error = f"inference failed: {type(e).__name__}: {e}"
+            return True
+        self._accept(chunk, generation, time.perf_counter() - started)
+        return True
+
+    def _accept(self, chunk: ActionChunk, generation: int, elapsed: float) -> None:
+        now = self.clock()
+        with self._lock:
+            self._infer_start = None
+            if generation != self._generation or chunk.observation_time < self._min_obs_time:
+                return  # made for another task, or from before the last hold began
+            latency = now - chunk.observation_time
+            self._latency = latency
+            if latency > self.config.max_inference_latency:
+                self._failures += 1
+                self._infer_error = (
+                    f"inference too slow: {latency:.3f} s from observation to chunk "
+                    f"(limit {self.config.max_inference_latency} s)"
+                )
+                return
+            try:
+                accept = self.scheduler.add_chunk(chunk, now)
+            except ValueError as e:
+                self._failures += 1
+                self._infer_error = f"policy returned an invalid chunk: {e}"
+                return
+            self._infer_error = ""
+            self._subtask = chunk.subtask_text
+        if self.on_chunk is not None and accept.accepted:
+            self.on_chunk(ChunkEvent(chunk, accept, elapsed))
+
+
+__all__ = [
+    "STATE_FAULT",
+    "STATE_HOLDING",
+    "STATE_IDLE",
+    "STATE_NAMES",
+    "STATE_RUNNING",
+    "ChunkEvent",
+    "ControllerConfig",
+    "ControllerStatus",
+    "PolicyController",
+    "TickOutput",
+]
