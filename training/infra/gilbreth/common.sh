@@ -1,0 +1,61 @@
+# Shared by the Gilbreth job templates (sourced, not run). Expects the template to have set
+# ACCOUNT, PARTITION, QOS, TIME, NODES, GPUS_PER_NODE, CPUS_PER_GPU, MEM_PER_GPU, JOB_NAME.
+# shellcheck shell=bash
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+if [[ -f "$REPO/.env" ]]; then
+  set -a
+  # shellcheck disable=SC1091
+  source "$REPO/.env"
+  set +a
+fi
+export VLA_SCRATCH_ROOT="${VLA_SCRATCH_ROOT:-${RCAC_SCRATCH:-$HOME/scratch}/vla-lego}"
+export VLA_SIF="${VLA_SIF:-$VLA_SCRATCH_ROOT/containers/vla-lego.sif}"
+export WANDB_MODE="${WANDB_MODE:-offline}"
+export CUDA_DEVICE_ORDER="${CUDA_DEVICE_ORDER:-PCI_BUS_ID}"
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$VLA_SCRATCH_ROOT/cache/torch_extensions}"
+
+# Outside a job: submit this script to SLURM with the variables above (or print the command when
+# DRY_RUN=1). Inside the job (SLURM_JOB_ID set) the caller goes on to launch the training.
+submit_self() {
+  local script="$1"
+  shift
+  if [[ -n "${SLURM_JOB_ID:-}" ]]; then
+    return 0
+  fi
+  mkdir -p "$VLA_SCRATCH_ROOT/logs/slurm" 2>/dev/null || true
+  local cmd=(sbatch
+    --job-name="$JOB_NAME" --account="$ACCOUNT" --partition="$PARTITION" --qos="$QOS"
+    --time="$TIME" --nodes="$NODES" --ntasks-per-node=1 --gpus-per-node="$GPUS_PER_NODE"
+    --cpus-per-task="$((CPUS_PER_GPU * GPUS_PER_NODE))" --mem="$((MEM_PER_GPU * GPUS_PER_NODE))G"
+    --output="$VLA_SCRATCH_ROOT/logs/slurm/%x-%j.out"
+    --export=ALL "$script" "$@")
+  if [[ "${DRY_RUN:-0}" == "1" ]]; then
+    printf '%q ' "${cmd[@]}"; echo
+  else
+    "${cmd[@]}"
+  fi
+  exit 0
+}
+
+# One task per node runs torchrun inside the container; torchrun starts GPUS_PER_NODE workers and
+# meets the other nodes at a c10d rendezvous on the job's first node.
+launch_torchrun() {
+  local master_addr
+  master_addr="$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null | head -n 1 || true)"
+  master_addr="${master_addr:-$(hostname)}"
+  local port="${MASTER_PORT:-$((29500 + SLURM_JOB_ID % 1000))}"
+  local inner=(torchrun
+    --nnodes="$NODES" --nproc_per_node="$GPUS_PER_NODE"
+    --rdzv_backend=c10d --rdzv_endpoint="$master_addr:$port" --rdzv_id="$SLURM_JOB_ID"
+    -m vla_lego.train "$@")
+  local cmd=(srun --nodes="$NODES" --ntasks-per-node=1 --kill-on-bad-exit=1
+    bash "$REPO/scripts/apptainer-run.sh" "${inner[@]}")
+  echo "[gilbreth] job $SLURM_JOB_ID: $NODES node(s) x $GPUS_PER_NODE GPU(s), rendezvous" \
+    "$master_addr:$port" >&2
+  if [[ "${DRY_RUN:-0}" == "1" ]]; then
+    printf '%q ' "${cmd[@]}"; echo
+  else
+    "${cmd[@]}"
+  fi
+}

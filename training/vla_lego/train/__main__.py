@@ -1,0 +1,29 @@
+"""``python -m vla_lego.train [overrides...]`` — Hydra CLI for training.
+
+Examples:
+    python -m vla_lego.train trainer=debug cluster=local model=tiny
+    python -m vla_lego.train trainer.optimizer.lr=1e-5 trainer.training.batch_size_per_device=16
+    torchrun --nproc_per_node 2 -m vla_lego.train trainer=debug cluster=gilbreth
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from vla_lego.train.api import config_dir, train_from_config
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Trains and prints where the result went."""
+    result = train_from_config(cfg)
+    print(
+        f"finished at step {result.step}: last {result.last_checkpoint}, "
+        f"best {result.best_checkpoint}, policy {result.policy_dir}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
