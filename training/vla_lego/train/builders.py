@@ -3,9 +3,11 @@ constructors)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset
@@ -34,6 +36,39 @@ def load_policy_checkpoint(path: Path) -> nn.Module:
     return EO1Policy.from_pretrained(path)
 
 
+class EpisodeSubset(Dataset):
+    """Frames of some episodes of a dataset; keeps the parent's ``stats``, ``fps``, cameras and
+    layout (the normalisation statistics stay those of the whole dataset)."""
+
+    def __init__(self, parent: Any, indices: np.ndarray) -> None:
+        self.parent = parent
+        self.indices = indices.astype(np.int64)
+        self.stats = parent.stats
+        self.fps = parent.fps
+        self.camera_names = parent.camera_names
+        self.layout = parent.layout
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.parent[int(self.indices[index])]
+
+
+def split_by_episode(dataset: Any, val_fraction: float) -> tuple[Dataset, Dataset | None]:
+    """Holds out the last ``ceil(val_fraction * episodes)`` episodes for validation (at least one
+    when ``val_fraction > 0`` and there are two or more episodes)."""
+    episodes = np.unique(dataset.episode_index)
+    n_val = math.ceil(val_fraction * len(episodes)) if val_fraction > 0 else 0
+    n_val = min(n_val, len(episodes) - 1)
+    if n_val <= 0:
+        return dataset, None
+    val_eps = episodes[-n_val:]
+    is_val = np.isin(dataset.episode_index, val_eps)
+    train = EpisodeSubset(dataset, np.flatnonzero(~is_val))
+    return train, EpisodeSubset(dataset, np.flatnonzero(is_val))
+
+
 def build_datasets(cfg: DictConfig) -> tuple[Dataset, Dataset | None]:
     """Train and validation datasets of the ``data`` group (validation may be ``None``).
 
@@ -46,30 +81,29 @@ def build_datasets(cfg: DictConfig) -> tuple[Dataset, Dataset | None]:
     if data.kind == "dummy":
         from vla_lego.data import DummyDataset
 
-        common = dict(
-            action_horizon=horizon,
-            camera_names=list(data.camera_names),
-            image_size=int(data.image_size),
+        size = int(data.image_size)
+        common: dict[str, Any] = dict(
+            horizon=horizon,
+            camera_names=tuple(data.camera_names),
+            image_size=(size, size),
+            episode_length=int(data.episode_length),
         )
-        train = DummyDataset(num_samples=int(data.num_samples), seed=int(data.seed), **common)
+        train = DummyDataset(length=int(data.num_samples), seed=int(data.seed), **common)
         val = None
         if int(data.val_num_samples) > 0:
-            val = DummyDataset(
-                num_samples=int(data.val_num_samples), seed=int(data.seed) + 1, **common
-            )
+            val = DummyDataset(length=int(data.val_num_samples), seed=int(data.seed) + 1, **common)
         return train, val
     if data.kind == "lerobot":
-        from vla_lego.data import LeRobotDataset, split_episodes
+        from vla_lego.data import LegoDataset
 
         root = Path(str(data.path)).expanduser()
         if not (root / "meta" / "info.json").is_file():
             raise FileNotFoundError(
                 f"data.path={str(data.path)!r}: no LeRobot dataset there (meta/info.json missing)"
             )
-        train_eps, val_eps = split_episodes(root, float(data.val_fraction), seed=int(data.seed))
-        train = LeRobotDataset(root, action_horizon=horizon, episodes=train_eps)
-        val = LeRobotDataset(root, action_horizon=horizon, episodes=val_eps) if val_eps else None
-        return train, val
+        cameras = list(data.camera_names) if data.camera_names else None
+        full = LegoDataset(root, horizon=horizon, cameras=cameras)
+        return split_by_episode(full, float(data.val_fraction))
     raise ValueError(f"data.kind must be dummy or lerobot, got {data.kind!r}")
 
 
@@ -81,9 +115,11 @@ def collate_fn() -> Any:
 
 
 __all__ = [
+    "EpisodeSubset",
     "build_datasets",
     "build_policy",
     "collate_fn",
     "load_policy_checkpoint",
     "model_config",
+    "split_by_episode",
 ]

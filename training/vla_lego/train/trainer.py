@@ -9,7 +9,6 @@ validation runs on a forked RNG, so a run killed at any step and resumed with
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
