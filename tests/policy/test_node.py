@@ -1,0 +1,125 @@
+"""The policy node on a real rclpy graph: lifecycle, control rate, chunk following, smoothness."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vla_lego.robot import H1_LAYOUT
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+IDLE, RUNNING, HOLDING = 0, 1, 2
+
+
+def window(records: list, t0: float, t1: float) -> list:
+    return [r for r in records if t0 <= r[0] <= t1]
+
+
+def stamp_s(msg) -> float:
+    return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+
+
+def test_idle_until_task_then_commands_at_control_rate_following_chunks(make_graph, check_safe):
+    g = make_graph()
+    d = g.driver
+    time.sleep(1.0)
+    assert not d.commands, "the node must publish no command before a task is set"
+    assert d.state() == IDLE
+    g.start_task("stack the red brick")
+    assert d.wait_state(RUNNING, 5.0), d.statuses[-1][1] if d.statuses else "no status"
+    t0 = d.now()
+    time.sleep(3.0)
+    cmds = window(d.commands, t0, d.now())
+    # Rate by the node's own stamps (what it intended) and by arrival here (what a robot sees).
+    stamps = np.array([stamp_s(m) for _, m in cmds])
+    assert abs((len(stamps) - 1) / (stamps[-1] - stamps[0]) - 50.0) <= 5.0
+    assert abs(len(cmds) / 3.0 - 50.0) <= 5.0
+    check_safe(d.commands)
+    # Commands follow the chunks: the scripted policy's curve at each command's stamp.
+    # (After the first second: the start blends in from where the arm stood, speed-limited.)
+    settled = window(cmds, t0 + 1.0, t0 + 3.0)
+    err = [np.abs(np.asarray(m.position) - g.policy.target(stamp_s(m))).max() for _, m in settled]
+    assert max(err) < 0.01, np.round(err, 4)
+    _, chunk = d.chunks[-1]
+    assert chunk.horizon == 10 and list(chunk.joint_names) == list(H1_LAYOUT.names)
+    actions = np.asarray(chunk.positions).reshape(10, 20)
+    expected = g.policy.target(stamp_s(chunk) + 0.1 * np.arange(10))
+    np.testing.assert_allclose(actions, expected, atol=1e-5)  # float32 policy output
+    status = d.statuses[-1][1]
+    assert status.subtask_text == "follow the sine" and status.instruction == "stack the red brick"
+    assert abs(status.control_rate - 50.0) <= 5.0 and status.last_inference_latency > 0.04
+    assert g.close() == 0  # SIGINT: clean exit
+
+
+def test_instruction_topic_starts_and_empty_instruction_holds(make_graph, check_safe, wait):
+    from std_msgs.msg import String
+
+    g = make_graph()
+    d = g.driver
+    assert wait(lambda: d.instr_pub.get_subscription_count() > 0, 10.0)
+    d.instr_pub.publish(String(data="pick up the blue brick"))
+    assert d.wait_state(RUNNING, 5.0)
+    d.instr_pub.publish(String(data=""))
+    assert d.wait_state(HOLDING, 2.0)
+    assert d.statuses[-1][1].reason == "task cleared"
+    time.sleep(0.5)
+    last = [np.asarray(m.position) for _, m in d.commands[-10:]]
+    assert len(last) == 10 and np.abs(np.diff(last, axis=0)).max() < 1e-9  # standing still
+    check_safe(d.commands)
+    resp = d.call_set_task("pick up the blue brick")
+    assert resp.accepted and d.wait_state(RUNNING, 5.0)
+
+
+def test_chunk_boundaries_are_smooth(make_graph, check_safe):
+    """Chunks 0.15 s late, every 0.3 s: stale actions skipped, no step larger at a boundary."""
+    import json
+
+    kwargs = {"horizon": 10, "dt": 0.1, "amplitude": 0.3, "frequency": 0.4, "latency": 0.15}
+    g = make_graph(policy_kwargs=json.dumps(kwargs), min_inference_period=0.3)
+    d = g.driver
+    g.start_task()
+    assert d.wait_state(RUNNING, 5.0)
+    t0 = d.now()
+    time.sleep(3.0)
+    cmds = window(d.commands, t0, d.now())
+    arrivals = [t for t, _ in window(d.chunks, t0, d.now())]
+    assert len(arrivals) >= 6
+    t = np.array([stamp_s(m) for _, m in cmds])
+    q = np.array([m.position for _, m in cmds])
+    steps = np.abs(np.diff(q, axis=0)).max(axis=1)
+    near = np.zeros(len(steps), bool)
+    for a in arrivals:  # ticks from just before an arrival to the end of its blend window
+        near |= (t[1:] >= a - 0.03) & (t[1:] <= a + 0.2 + 0.05)
+    assert near.any() and (~near).any()
+    assert steps[near].max() <= steps[~near].max() * 1.05 + 1e-6
+    check_safe(d.commands)
+
+
+def test_starts_running_without_activation_when_configured(make_graph):
+    g = make_graph(require_activation=False, instruction="stack")
+    assert g.driver.wait_state(RUNNING, 5.0)
+    assert g.driver.statuses[-1][1].instruction == "stack"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "control_rate:=0.5"], "control_rate"),
+        (["-p", "blend:=mix"], "blend"),
+        (["-p", "arm_max_velocity:=20.0"], "arm_max_velocity"),
+        (["-p", "policy:=python:no_such_module:make"], "no_such_module"),
+        (["-p", "typo_rate:=3.0"], "unknown parameters"),
+        (["-p", "require_activation:=false"], "instruction is empty"),
+    ],
+)
+def test_invalid_configuration_is_an_error_exit(repo_root: Path, ros_env, args, message):
+    exe = repo_root / "ros2_ws/install/vla_lego_policy/lib/vla_lego_policy/policy_node"
+    argv = [str(exe), "--ros-args", "-p", "policy:=python:vla_lego.runtime.scripted:SinePolicy"]
+    res = subprocess.run(argv + args, env=ros_env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr
