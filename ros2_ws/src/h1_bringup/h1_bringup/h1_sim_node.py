@@ -14,9 +14,12 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
+import mujoco
+import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -61,6 +64,8 @@ class H1SimNode(Node):
         self.instruction = self._reset(self.task, self.seed)
         self.camera, self.rtf = p["camera"], p["real_time_factor"]
         self.robot = SimRobot(self.env, float(self.env.model.opt.timestep))
+        self._env_lock = threading.Lock()
+        self._stop = threading.Event()
 
         init_channels(p["dds_domain"], p["network_interface"])
         self._state_pub = ChannelPublisher(T.LOWSTATE_CHANNEL, LowState_)
@@ -78,9 +83,15 @@ class H1SimNode(Node):
         self._wall0 = time.monotonic()
         self._sim0 = self.env.sim_time
         self.create_timer(1.0 / p["lowstate_rate"], self._tick)
-        self.create_timer(1.0 / p["camera_rate"], self._publish_image)
         self.create_timer(1.0 / p["status_rate"], self._publish_status)
         self.create_timer(5.0, self._log_counters)
+        # Frames are rendered in a thread of their own (which owns the GL context) so that
+        # rt/lowstate never waits for one; only the cheap scene update takes the env lock.
+        size = (p["image_height"], p["image_width"])
+        self._camera_thread = threading.Thread(
+            target=self._camera_loop, args=(p["camera_rate"], size), daemon=True
+        )
+        self._camera_thread.start()
         self.get_logger().info(
             f"sim H1 on DDS domain {p['dds_domain']} ({p['network_interface']}): task "
             f"{self.task} seed {self.seed}: {self.instruction!r}"
@@ -112,12 +123,31 @@ class H1SimNode(Node):
 
     def _tick(self) -> None:
         target = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
-        self.robot.advance(target)
-        self._state_pub.Write(self.robot.lowstate())
-        self._hand_pub.Write(self.robot.hand_state())
+        with self._env_lock:
+            self.robot.advance(target)
+            state, hand = self.robot.lowstate(), self.robot.hand_state()
+        self._state_pub.Write(state)
+        self._hand_pub.Write(hand)
 
-    def _publish_image(self) -> None:
-        rgb = self.env.render(self.camera)
+    def _camera_loop(self, rate: float, size: tuple[int, int]) -> None:
+        renderer = mujoco.Renderer(self.env.model, *size)
+        try:
+            next_t = time.monotonic()
+            while not self._stop.is_set():
+                with self._env_lock:
+                    renderer.update_scene(self.env.data, camera=self.camera)
+                self._publish_image(renderer.render())
+                next_t = max(next_t + 1.0 / rate, time.monotonic())
+                self._stop.wait(next_t - time.monotonic())
+        finally:
+            renderer.close()
+
+    def close(self) -> None:
+        """Stop the camera thread."""
+        self._stop.set()
+        self._camera_thread.join(timeout=5.0)
+
+    def _publish_image(self, rgb: np.ndarray) -> None:
         msg = Image()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = f"{self.camera}_camera"
@@ -129,13 +159,15 @@ class H1SimNode(Node):
     def _publish_status(self) -> None:
         msg = TaskStatus(task=self.task, seed=self.seed, instruction=self.instruction)
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.success = bool(self.env.success())
-        msg.elapsed = float(self.env.sim_time)
+        with self._env_lock:
+            msg.success = bool(self.env.success())
+            msg.elapsed = float(self.env.sim_time)
         self._status_pub.publish(msg)
 
     def _on_reset(self, req: ResetSim.Request, resp: ResetSim.Response) -> ResetSim.Response:
         try:
-            self.instruction = self._reset(req.task, int(req.seed))
+            with self._env_lock:
+                self.instruction = self._reset(req.task, int(req.seed))
         except (ValueError, KeyError) as e:
             resp.success, resp.message = False, f"reset to {req.task!r} failed: {e}"
             return resp
@@ -174,6 +206,7 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     finally:
         if node is not None:
+            node.close()
             node._log_counters()
             node.destroy_node()
         if rclpy.ok():

@@ -15,7 +15,7 @@ Format::
         type: str              # str (default) | int | float | bool
         description: ...
     nodes:
-      - name: h1_bridge        # node name (-r __node:=NAME), unique
+      - name: h1_bridge        # node name (-r __node:=NAME), unique among selected nodes
         package: h1_bringup
         executable: h1_bridge_node
         when: {robot: real}    # all listed arguments must equal the value (or be in a list)
@@ -155,9 +155,11 @@ class System:
         for node in self.nodes:
             if _matches(node.get("when", {}), values, node["name"]):
                 specs.append(self._resolve_node(node, values))
-        if not specs:
+        names = [s.name for s in specs]
+        if not specs or len(set(names)) != len(names):
             raise SystemDescriptionError(
-                f"{self.path.name}: no node selected by arguments {values}"
+                f"{self.path.name}: arguments {values} select nodes {names}; expected at least "
+                "one node and unique names (make the 'when' conditions exclusive)"
             )
         return specs
 
@@ -287,9 +289,6 @@ def load_system(path: str | Path) -> System:
         raise SystemDescriptionError(f"{path}: expected top-level keys 'arguments' and 'nodes'")
     args = {n: _check_argument(n, s, path) for n, s in (data.get("arguments") or {}).items()}
     nodes = tuple(_check_node(i, n, path) for i, n in enumerate(data["nodes"] or []))
-    names = [n["name"] for n in nodes]
-    if len(set(names)) != len(names):
-        raise SystemDescriptionError(f"{path}: node names must be unique, got {names}")
     return System(path=path, arguments=args, nodes=nodes)
 
 

@@ -1,0 +1,208 @@
+"""h1_bridge_node + h1_sim_node as processes: joint states, commands that move the arm, the
+arm_sdk weight seen on the wire, a stale stream, bad CRCs, a silent robot and clean shutdown."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosutil import ChildProcess, spun_node, wait_until
+from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_
+
+from h1_bringup.bridge_core import crc_ok, pack_arm_cmd, unpack_arm_cmd
+from h1_bringup.dds import init_channels
+from vla_lego.robot import H1_LAYOUT
+from vla_lego.robot import topics as T
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+LIB = REPO / "ros2_ws" / "install" / "h1_bringup" / "lib" / "h1_bringup"
+CONFIG = REPO / "ros2_ws" / "src" / "h1_bringup" / "config"
+L_ELBOW = H1_LAYOUT.index("left_elbow_joint")
+
+
+def unitree_domain() -> int:
+    """This test session's own Unitree DDS domain (next to its ROS domain)."""
+    return int(os.environ["ROS_DOMAIN_ID"]) + 1
+
+
+class WireTap:
+    """Everything written to rt/arm_sdk, seen from this process (CycloneDDS on lo)."""
+
+    def __init__(self) -> None:
+        self.msgs: list[tuple[float, LowCmd_]] = []
+        self._lock = threading.Lock()
+        self.sub = ChannelSubscriber(T.ARM_SDK_CHANNEL, LowCmd_)
+        self.sub.Init(self._on, 50)
+
+    def _on(self, msg: LowCmd_) -> None:
+        with self._lock:
+            self.msgs.append((time.monotonic(), msg))
+
+    def weights(self) -> list[float]:
+        with self._lock:
+            return [unpack_arm_cmd(m).weight for _, m in self.msgs]
+
+    def close(self) -> None:
+        self.sub.Close()
+
+
+@pytest.fixture
+def tap() -> Iterator[WireTap]:
+    init_channels(unitree_domain(), "lo")
+    t = WireTap()
+    yield t
+    t.close()
+
+
+def _node(exe: str, name: str, params: str, env: dict[str, str], *extra: str) -> ChildProcess:
+    argv = [str(LIB / exe), "--ros-args", "-r", f"__node:={name}"]
+    argv += ["--params-file", str(CONFIG / params), "-p", f"dds_domain:={unitree_domain()}"]
+    for e in extra:
+        argv += ["-p", e]
+    return ChildProcess(argv, env)
+
+
+def _command(q_arm: np.ndarray) -> object:
+    from sensor_msgs.msg import JointState
+
+    q = np.ones(H1_LAYOUT.dim)
+    q[H1_LAYOUT.arm_slice] = q_arm
+    return JointState(name=list(H1_LAYOUT.names), position=[float(x) for x in q])
+
+
+def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
+    from sensor_msgs.msg import Image, JointState
+
+    sim = _node("h1_sim_node", "h1_sim", "sim.yaml", ros_env)
+    bridge = _node(
+        "h1_bridge_node", "h1_bridge", "bridge.yaml", ros_env,
+        "ramp_up_time:=0.5", "ramp_down_time:=0.5",
+    )  # fmt: skip
+    try:
+        with spun_node("bridge_probe") as probe:
+            states = probe.collect(JointState, T.JOINT_STATES_TOPIC)
+            images = probe.collect(Image, T.HEAD_CAMERA_TOPIC)
+            assert wait_until(lambda: len(states) >= 5, 40), bridge.output + sim.output
+            assert list(states[-1].name) == list(H1_LAYOUT.names)
+            q0 = np.array(states[-1].position)[H1_LAYOUT.arm_slice]
+            assert q0[L_ELBOW] == pytest.approx(1.5, abs=0.1)
+            assert wait_until(lambda: len(images) >= 2, 20), sim.output
+            img = images[-1]
+            assert (img.encoding, img.height, img.width) == ("rgb8", 128, 128)
+            assert len(set(bytes(img.data))) > 10  # a rendered scene, not a blank frame
+
+            # Commands move the simulated arm through the bridge.
+            pub = probe.node.create_publisher(JointState, T.ARM_COMMAND_TOPIC, 10)
+            target = q0.copy()
+            target[L_ELBOW] = 0.8
+            t_end = time.monotonic() + 3.0
+            while time.monotonic() < t_end:
+                pub.publish(_command(target))
+                time.sleep(0.02)
+            elbow = states[-1].position[L_ELBOW]
+            assert elbow == pytest.approx(0.8, abs=0.1), bridge.output
+            assert max(tap.weights()) == 1.0
+            assert all(crc_ok(m) for _, m in tap.msgs)
+
+            # Stale stream: the weight goes back to 0 within timeout + ramp time.
+            t_stop = time.monotonic()
+            assert wait_until(lambda: tap.weights()[-1] == 0.0, 3.0)
+            t_zero = next(t for t, m in tap.msgs if t > t_stop and unpack_arm_cmd(m).weight == 0)
+            assert t_zero - t_stop < 0.1 + 0.5 + 0.3
+            time.sleep(1.5)  # the hold controller takes the arm back
+            assert states[-1].position[L_ELBOW] == pytest.approx(1.5, abs=0.15)
+
+            # Bad-CRC commands from elsewhere are ignored by the simulated robot.
+            bad = ChannelPublisher(T.ARM_SDK_CHANNEL, LowCmd_)
+            bad.Init()
+            wild = q0.copy()
+            wild[L_ELBOW] = -1.0
+            for _ in range(20):
+                m = pack_arm_cmd(wild, [60.0] * 8, [1.5] * 8, 1.0)
+                m.crc ^= 0xFF
+                bad.Write(m)
+                time.sleep(0.02)
+            time.sleep(0.5)
+            assert states[-1].position[L_ELBOW] == pytest.approx(1.5, abs=0.15)
+            bad.Close()
+        assert bridge.stop() == 0
+        assert "stopped: arm_sdk weight 0.00" in bridge.output
+        assert sim.stop() == 0
+        counters = [ln for ln in sim.lines if "bad CRC" in ln][-1]
+        match = re.search(r"(\d+) bad CRC", counters)
+        assert match and int(match.group(1)) >= 15, counters
+    finally:
+        bridge.stop()
+        sim.stop()
+
+
+def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) -> None:
+    """SIGINT while active: the bridge keeps sending until the weight is 0, then exits 0."""
+    from sensor_msgs.msg import JointState
+
+    sim = _node("h1_sim_node", "h1_sim", "sim.yaml", ros_env)
+    bridge = _node(
+        "h1_bridge_node", "h1_bridge", "bridge.yaml", ros_env,
+        "ramp_up_time:=0.3", "ramp_down_time:=0.6",
+    )  # fmt: skip
+    try:
+        with spun_node("shutdown_probe") as probe:
+            states = probe.collect(JointState, T.JOINT_STATES_TOPIC)
+            assert wait_until(lambda: len(states) >= 2, 40), bridge.output + sim.output
+            q = np.array(states[-1].position)[H1_LAYOUT.arm_slice]
+            pub = probe.node.create_publisher(JointState, T.ARM_COMMAND_TOPIC, 10)
+            stop = threading.Event()
+
+            def stream() -> None:
+                while not stop.is_set():
+                    pub.publish(_command(q))
+                    time.sleep(0.02)
+
+            th = threading.Thread(target=stream, daemon=True)
+            th.start()
+            assert wait_until(lambda: tap.msgs and tap.weights()[-1] == 1.0, 10), bridge.output
+            bridge.proc.send_signal(signal.SIGINT)  # SIGINT while commands still flow
+            assert bridge.proc.wait(10) == 0
+            stop.set()
+            th.join()
+        w = tap.weights()
+        peak = max(i for i, x in enumerate(w) if x == 1.0)
+        tail = w[peak:]
+        assert tail[-1] == 0.0
+        assert all(a >= b for a, b in itertools.pairwise(tail)), tail
+        assert len([x for x in tail if 0.0 < x < 1.0]) >= 0.6 * 50 * 0.5  # a ramp, not a jump
+    finally:
+        bridge.stop()
+        sim.stop()
+
+
+def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) -> None:
+    bridge = _node("h1_bridge_node", "h1_bridge", "bridge.yaml", ros_env, "state_wait_timeout:=1.0")
+    try:
+        with spun_node("silent_probe") as probe:
+            from sensor_msgs.msg import JointState
+
+            states = probe.collect(JointState, T.JOINT_STATES_TOPIC)
+            pub = probe.node.create_publisher(JointState, T.ARM_COMMAND_TOPIC, 10)
+            assert bridge.wait_for_line("bridge on DDS domain", 30), bridge.output
+            t_end = time.monotonic() + 2.5
+            while time.monotonic() < t_end:
+                pub.publish(_command(np.zeros(8)))
+                time.sleep(0.02)
+            assert bridge.wait_for_line("robot DDS silent", 5), bridge.output
+            assert tap.msgs == [] and states == []
+        assert bridge.stop() == 0
+        assert tap.msgs == []
+    finally:
+        bridge.stop()
