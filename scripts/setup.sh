@@ -78,7 +78,7 @@ h="$(cd "$ROOT" && { find ros2_ws/src -type f -not -name '*.pyc' -not -path '*/_
 if ! stage_done colcon "$h" || [[ ! -f "$ROOT/ros2_ws/install/setup.bash" ]]; then
   log "colcon build of ros2_ws"
   (
-    cd "$ROOT/ros2_ws"
+    cd "$ROOT/ros2_ws" && mkdir -p log
     export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
     "$VENV/bin/colcon" --log-base log build --symlink-install --metas "$ROOT/colcon.meta" \
