@@ -42,7 +42,7 @@ import numpy as np
 
 from vla_lego.inference.types import Observation
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT, INSPIRE_HAND_INDEX, MOTOR_INDEX
-from vla_lego.sim.config import BRICK_COLOURS, SimConfig
+from vla_lego.sim.config import BRICK_COLOURS, CAMERA_NAMES, SimConfig
 from vla_lego.sim.grasp import SIDES, GraspModel, quat_of_yaw, yaw_of_quat
 from vla_lego.sim.scene import BRICK_POOL, TARGET_NAMES, build_scene, park_position
 from vla_lego.sim.tasks import Task, TaskInstance, get_task
@@ -237,8 +237,8 @@ class LegoEnv:
     ) -> np.ndarray:
         """RGB image from ``camera`` at the configured (or given) size."""
         h, w = height or self.cfg.image_height, width or self.cfg.image_width
-        if self.model.camera(camera) is None:
-            raise ValueError(f"unknown camera {camera!r}")
+        if camera not in CAMERA_NAMES:
+            raise ValueError(f"unknown camera {camera!r}; expected one of {list(CAMERA_NAMES)}")
         r = self._renderers.get((h, w))
         if r is None:
             r = self._renderers[(h, w)] = mujoco.Renderer(self.model, h, w)
