@@ -4,22 +4,20 @@ arm_sdk weight seen on the wire, a stale stream, bad CRCs, a silent robot and cl
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bringup.ddsutil import WireTap, unitree_domain
 from rosutil import ChildProcess, spun_node, wait_until
-from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+from unitree_sdk2py.core.channel import ChannelPublisher
 from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_
 
 from h1_bringup.bridge_core import crc_ok, pack_arm_cmd, unpack_arm_cmd
-from h1_bringup.dds import init_channels
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot import topics as T
 
@@ -29,40 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "ros2_ws" / "install" / "h1_bringup" / "lib" / "h1_bringup"
 CONFIG = REPO / "ros2_ws" / "src" / "h1_bringup" / "config"
 L_ELBOW = H1_LAYOUT.index("left_elbow_joint")
-
-
-def unitree_domain() -> int:
-    """This test session's own Unitree DDS domain (next to its ROS domain)."""
-    return int(os.environ["ROS_DOMAIN_ID"]) + 1
-
-
-class WireTap:
-    """Everything written to rt/arm_sdk, seen from this process (CycloneDDS on lo)."""
-
-    def __init__(self) -> None:
-        self.msgs: list[tuple[float, LowCmd_]] = []
-        self._lock = threading.Lock()
-        self.sub = ChannelSubscriber(T.ARM_SDK_CHANNEL, LowCmd_)
-        self.sub.Init(self._on, 50)
-
-    def _on(self, msg: LowCmd_) -> None:
-        with self._lock:
-            self.msgs.append((time.monotonic(), msg))
-
-    def weights(self) -> list[float]:
-        with self._lock:
-            return [unpack_arm_cmd(m).weight for _, m in self.msgs]
-
-    def close(self) -> None:
-        self.sub.Close()
-
-
-@pytest.fixture
-def tap() -> Iterator[WireTap]:
-    init_channels(unitree_domain(), "lo")
-    t = WireTap()
-    yield t
-    t.close()
 
 
 def _node(exe: str, name: str, params: str, env: dict[str, str], *extra: str) -> ChildProcess:

@@ -151,4 +151,4 @@ def test_up_bad_input_exits_2_without_starting(ros_env: dict[str, str]) -> None:
     )
     assert r.returncode == 2
     assert "robot:='foo' is not allowed" in r.stderr
-    assert "starting" not in r.stdout
+    assert "started" not in r.stdout

@@ -93,7 +93,6 @@ class Supervisor:
         """Resolve every executable first (nothing starts if one is missing), then start all."""
         argvs = [command_line(s) for s in self.specs]
         for spec, argv in zip(self.specs, argvs):
-            self.log("up", "starting " + " ".join(argv))
             proc = subprocess.Popen(
                 argv,
                 stdout=subprocess.PIPE,
@@ -105,6 +104,7 @@ class Supervisor:
                 preexec_fn=_die_with_parent,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"),
             )
+            self.log("up", f"started {spec.name} (pid {proc.pid}): {' '.join(argv)}")
             reader = threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True)
             reader.start()
             self.children.append(_Child(spec, proc, reader))
