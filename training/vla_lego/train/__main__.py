@@ -8,6 +8,8 @@ Examples:
 
 from __future__ import annotations
 
+import os
+
 import hydra
 from omegaconf import DictConfig
 
@@ -18,6 +20,8 @@ from vla_lego.train.api import config_dir, train_from_config
 def main(cfg: DictConfig) -> None:
     """Trains and prints where the result went."""
     result = train_from_config(cfg)
+    if os.environ.get("RANK", "0") != "0":
+        return
     print(
         f"finished at step {result.step}: last {result.last_checkpoint}, "
         f"best {result.best_checkpoint}, policy {result.policy_dir}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -69,13 +70,14 @@ def _first_slurm_host(nodelist: str) -> str:
     return match.group(1) + (match.group(2) or "")
 
 
-def env_rank_info(env: dict[str, str] | None = None) -> tuple[int, int, int]:
+def env_rank_info(env: MutableMapping[str, str] | None = None) -> tuple[int, int, int]:
     """Returns ``(rank, world_size, local_rank)`` from torchrun or SLURM variables.
 
     When only SLURM variables are present, ``MASTER_ADDR``/``MASTER_PORT`` are filled in so that
     ``init_process_group(init_method="env://")`` works.
     """
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
         return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", "0"))
     if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:

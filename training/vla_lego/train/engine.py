@@ -41,6 +41,24 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def standalone_parameters(module: nn.Module) -> Iterator[None]:
+    """Temporarily gives every parameter its own storage.
+
+    DeepSpeed ZeRO keeps parameters as views into flat buffers, which safetensors refuses to
+    save; inside this context they are contiguous copies, and the views come back afterwards
+    (so DeepSpeed's buffers stay linked).
+    """
+    originals = [(p, p.data) for p in module.parameters()]
+    try:
+        for param, data in originals:
+            param.data = data.detach().clone().contiguous()
+        yield
+    finally:
+        for param, data in originals:
+            param.data = data
+
+
 class Engine(Protocol):
     """What the trainer needs from a training backend."""
 
@@ -57,6 +75,8 @@ class Engine(Protocol):
     def load(self, ckpt: Path) -> None: ...
 
     def train_mode(self, mode: bool) -> None: ...
+
+    def saving_context(self) -> contextlib.AbstractContextManager: ...
 
 
 class TorchEngine:
@@ -131,6 +151,10 @@ class TorchEngine:
 
     def train_mode(self, mode: bool) -> None:
         self.loss_module.train(mode)
+
+    def saving_context(self) -> contextlib.AbstractContextManager:
+        """Parameters are plain tensors here: nothing to prepare."""
+        return contextlib.nullcontext()
 
     def save(self, ckpt: Path, is_main: bool) -> None:
         """Optimizer + scheduler state (identical on every DDP rank, so rank 0 writes it)."""
@@ -220,6 +244,10 @@ class DeepSpeedEngine:
     def train_mode(self, mode: bool) -> None:
         self.engine.train(mode)
 
+    def saving_context(self) -> contextlib.AbstractContextManager:
+        """ZeRO's flat-buffer views become standalone tensors while the policy is saved."""
+        return standalone_parameters(self.policy)
+
     def save(self, ckpt: Path, is_main: bool) -> None:
         self.engine.save_checkpoint(str(ckpt / "deepspeed"), tag="engine", save_latest=False)
 
@@ -241,4 +269,5 @@ __all__ = [
     "TorchEngine",
     "autocast_context",
     "deepspeed_config",
+    "standalone_parameters",
 ]

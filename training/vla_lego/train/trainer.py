@@ -138,7 +138,7 @@ class Trainer:
             "= global %d, %d train samples, run dir %s",
             self.info.world_size, self.info.device, self.info.backend, self.precision,
             self.cfg.cluster.backend, self.micro_batch, self.accum, self.global_batch,
-            len(self.train_set), self.paths.run_dir,
+            self.num_train_samples, self.paths.run_dir,
         )  # fmt: skip
 
     @property
@@ -165,7 +165,8 @@ class Trainer:
         train, val = builders.build_datasets(self.cfg)
         self.train_set: Dataset = train
         self.val_set: Dataset | None = val
-        n = len(train)  # type: ignore[arg-type]
+        n = len(train)  # type: ignore[arg-type]  # map-style datasets are Sized
+        self.num_train_samples = n
         gmb = self.micro_batch * self.info.world_size
         if n == 0:
             raise ValueError(
@@ -213,13 +214,13 @@ class Trainer:
         if resume_from is not None and (resume_from / POLICY_DIR).is_dir():
             policy = builders.load_policy_checkpoint(resume_from / POLICY_DIR)
         else:
-            policy = builders.build_policy(self.cfg.model, self.stats)
+            policy = builders.build_policy(self.cfg.model, self.stats)  # type: ignore[arg-type]
         fr = self.tcfg.freeze
         if fr.vision_tower:
             freeze_parameters(policy, list(fr.vision_tower_patterns), "vision_tower")
         if fr.llm:
             freeze_parameters(policy, list(fr.llm_patterns), "llm")
-        self.policy = policy.to(self.info.device)
+        self.policy: Any = policy.to(self.info.device)
         self.policy.train()
 
     def _build_engine(self) -> None:
@@ -479,7 +480,8 @@ class Trainer:
 
     def _write_checkpoint(self, tmp: Path) -> None:
         if self.info.is_main:
-            self.policy.save_pretrained(tmp / POLICY_DIR)  # type: ignore[operator]
+            with self.engine.saving_context():
+                self.policy.save_pretrained(tmp / POLICY_DIR)
         self.engine.save(tmp, self.info.is_main)
         if self.info.is_main:
             state = {
