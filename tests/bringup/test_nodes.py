@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "ros2_ws" / "install" / "h1_bringup" / "lib" / "h1_bringup"
 CONFIG = REPO / "ros2_ws" / "src" / "h1_bringup" / "config"
 L_ELBOW = H1_LAYOUT.index("left_elbow_joint")
+LEFT_HAND = [H1_LAYOUT.index(n) for n in H1_LAYOUT.hand_names if n.startswith("left")]
+RIGHT_HAND = [H1_LAYOUT.index(n) for n in H1_LAYOUT.hand_names if n.startswith("right")]
 
 
 def _node(exe: str, name: str, params: str, env: dict[str, str], *extra: str) -> ChildProcess:
@@ -37,10 +39,11 @@ def _node(exe: str, name: str, params: str, env: dict[str, str], *extra: str) ->
     return ChildProcess(argv, env)
 
 
-def _command(q_arm: np.ndarray) -> object:
+def _command(q_arm: np.ndarray, left_hand: float = 1.0) -> object:
     from sensor_msgs.msg import JointState
 
     q = np.ones(H1_LAYOUT.dim)
+    q[LEFT_HAND] = left_hand
     q[H1_LAYOUT.arm_slice] = q_arm
     return JointState(name=list(H1_LAYOUT.names), position=[float(x) for x in q])
 
@@ -72,10 +75,13 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
             target[L_ELBOW] = 0.8
             t_end = time.monotonic() + 3.0
             while time.monotonic() < t_end:
-                pub.publish(_command(target))
+                pub.publish(_command(target, left_hand=0.3))
                 time.sleep(0.02)
-            elbow = states[-1].position[L_ELBOW]
-            assert elbow == pytest.approx(0.8, abs=0.1), bridge.output
+            pos = np.array(states[-1].position)
+            assert pos[L_ELBOW] == pytest.approx(0.8, abs=0.1), bridge.output
+            # Hands: layout -> rt/inspire/cmd -> simulated fingers -> rt/inspire/state -> layout.
+            np.testing.assert_allclose(pos[LEFT_HAND], 0.3, atol=0.05)
+            np.testing.assert_allclose(pos[RIGHT_HAND], 1.0, atol=0.05)
             assert max(tap.weights()) == 1.0
             assert all(crc_ok(m) for _, m in tap.msgs)
 
@@ -100,6 +106,7 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
             time.sleep(0.5)
             assert states[-1].position[L_ELBOW] == pytest.approx(1.5, abs=0.15)
             bad.Close()
+            _check_reset(probe)
         assert bridge.stop() == 0
         assert "stopped: arm_sdk weight 0.00" in bridge.output
         assert sim.stop() == 0
@@ -109,6 +116,25 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
     finally:
         bridge.stop()
         sim.stop()
+
+
+def _check_reset(probe: object) -> None:
+    from vla_lego_msgs.msg import TaskStatus
+    from vla_lego_msgs.srv import ResetSim
+
+    status = probe.collect(TaskStatus, T.SIM_TASK_STATUS_TOPIC)  # type: ignore[attr-defined]
+    cli = probe.node.create_client(ResetSim, T.SIM_RESET_SERVICE)  # type: ignore[attr-defined]
+    assert cli.wait_for_service(timeout_sec=10)
+    for task, seed, ok in (("stack", 3, True), ("juggle", 1, False)):
+        fut = cli.call_async(ResetSim.Request(task=task, seed=seed))
+        assert wait_until(fut.done, 10)
+        resp = fut.result()
+        assert resp.success is ok, resp.message
+        assert (resp.instruction != "") is ok
+        if not ok:
+            assert "juggle" in resp.message
+    assert wait_until(lambda: status and status[-1].task == "stack" and status[-1].seed == 3, 5)
+    assert status[-1].elapsed < 2.0 and not status[-1].success
 
 
 def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) -> None:

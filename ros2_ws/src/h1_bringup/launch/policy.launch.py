@@ -28,9 +28,9 @@ def _system() -> System:
 
 
 def _nodes(context: LaunchContext, system: System) -> list[Node]:
+    # Required arguments (no default) are enforced by ros2 launch itself; the rest is checked
+    # (choices, types) by resolve(), which raises a SystemDescriptionError naming the argument.
     given = {name: LaunchConfiguration(name).perform(context) for name in system.arguments}
-    # Arguments without a default that were not given stay unset: resolve() reports them.
-    given = {k: v for k, v in given.items() if v != "" or system.arguments[k].default is not None}
     actions = []
     for spec in system.resolve(given):
         actions.append(
@@ -54,7 +54,7 @@ def generate_launch_description() -> LaunchDescription:
     declared = [
         DeclareLaunchArgument(
             name,
-            default_value=arg.default if arg.default is not None else "",
+            default_value=arg.default,
             description=arg.description,
             choices=list(arg.choices) if arg.choices else None,
         )
