@@ -20,6 +20,8 @@ Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +30,12 @@ from torch import nn
 from transformers import DynamicCache, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from vla_lego.models import flow_matching as fm
+from vla_lego.models.checkpoint import (
+    CheckpointError,
+    atomic_directory,
+    read_json,
+    verify_directory,
+)
 from vla_lego.models.eo1.configuration_eo1 import EO1Config
 from vla_lego.models.eo1.processing_eo1 import (
     EO1Inputs,
@@ -37,6 +45,19 @@ from vla_lego.models.eo1.processing_eo1 import (
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "eo1_config.json"
+BACKBONE_FILE = "backbone_config.json"
+LAYOUT_FILE = "robot_layout.json"
+REQUIRED_FILES = (
+    WEIGHTS_FILE,
+    CONFIG_FILE,
+    BACKBONE_FILE,
+    LAYOUT_FILE,
+    "norm_stats.json",
+    "vocab_map.json",
+    "tokenizer/tokenizer.json",
+)
 
 
 def backbone_config(cfg: EO1Config, processor: EO1Processor) -> Qwen2_5_VLConfig:
@@ -111,6 +132,37 @@ def sync_config_with_backbone(cfg: EO1Config, qcfg: Qwen2_5_VLConfig) -> EO1Conf
         spatial_merge_size=v.spatial_merge_size,
         temporal_patch_size=v.temporal_patch_size,
     )
+
+
+def set_special_token_ids(qcfg: Any, processor: EO1Processor) -> None:
+    """Point the backbone config's special-token ids at the processor's embedding rows."""
+    ids = processor.token_id
+    qcfg.text_config.bos_token_id = ids["<|endoftext|>"]
+    qcfg.text_config.eos_token_id = ids["<|subtask_end|>"]
+    qcfg.text_config.pad_token_id = ids["<|endoftext|>"]
+    qcfg.image_token_id = ids["<|image_pad|>"]
+    qcfg.video_token_id = ids["<|video_pad|>"]
+    qcfg.vision_start_token_id = ids["<|vision_start|>"]
+    qcfg.vision_end_token_id = ids["<|vision_end|>"]
+
+
+def prune_embeddings(vlm: Any, kept: list[int]) -> None:
+    """Keep only rows ``kept`` of the token embedding (and of an untied LM head)."""
+    emb = vlm.get_input_embeddings()
+    idx = torch.tensor(kept, dtype=torch.long, device=emb.weight.device)
+    tied = vlm.lm_head.weight is emb.weight
+    new = nn.Embedding(
+        len(kept), emb.embedding_dim, device=emb.weight.device, dtype=emb.weight.dtype
+    )
+    new.weight.data.copy_(emb.weight.data[idx])
+    vlm.set_input_embeddings(new)
+    if tied:
+        vlm.lm_head.weight = new.weight
+    else:
+        head = nn.Linear(emb.embedding_dim, len(kept), bias=False)
+        head.weight.data = vlm.lm_head.weight.data[idx].clone()
+        vlm.lm_head = head
+    vlm.config.text_config.vocab_size = len(kept)
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -603,3 +655,120 @@ class EO1Policy(nn.Module):
             if bool(finished.all()):
                 break
         return kv, kv_valid, torch.stack(toks, 1), torch.stack(valids, 1)
+
+    # ------------------------------------------------------------------ construction / files
+    @classmethod
+    def from_config(
+        cls,
+        config: EO1Config,
+        layout: ActionLayout = H1_LAYOUT,
+        stats: dict[str, Any] | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> EO1Policy:
+        """A new policy: fresh backbone, or Qwen2.5-VL weights from ``config.backbone_path``.
+
+        With ``backbone_path`` (preset ``eo1_3b``) the directory must hold a Hugging Face
+        Qwen2.5-VL checkpoint (``config.json`` + safetensors); it is read with
+        ``local_files_only=True``. ``vocab_prune`` then gathers the kept embedding rows.
+        """
+        if config.backbone_path is None:
+            return cls(config, layout, stats)
+        path = Path(config.backbone_path).expanduser()
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"backbone_path {path}: expected a local Qwen2.5-VL directory with config.json and "
+                "*.safetensors (e.g. Qwen2.5-VL-3B-Instruct); nothing is downloaded"
+            )
+        qcfg = Qwen2_5_VLConfig.from_pretrained(str(path), local_files_only=True)
+        config = sync_config_with_backbone(config, qcfg)
+        kwargs: dict[str, Any] = {"config": qcfg, "local_files_only": True}
+        if dtype is not None:
+            kwargs["dtype"] = dtype
+        vlm = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            str(path), attn_implementation=config.attn_implementation, **kwargs
+        )
+        processor = EO1Processor(config, layout, stats, vocab_size=_text_config(vlm).vocab_size)
+        if processor.vocab.kept_ids is not None:
+            prune_embeddings(vlm, processor.vocab.kept_ids)
+        set_special_token_ids(vlm.config, processor)
+        policy = cls(config, layout, vlm=vlm, processor=processor)
+        return policy.to(dtype) if dtype is not None else policy
+
+    def set_norm_stats(self, stats: dict[str, Any]) -> None:
+        """Install dataset statistics (``dataset.stats``); they are saved with the checkpoint."""
+        from vla_lego.models.normalization import Normalizer
+
+        self.processor.normalizer = Normalizer(stats, self.layout.dim, self.config.norm_mode)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write an atomic checkpoint directory (replacing ``directory`` if it exists).
+
+        Files: ``model.safetensors``, ``eo1_config.json``, ``backbone_config.json``,
+        ``robot_layout.json``, ``norm_stats.json``, ``vocab_map.json``, ``tokenizer/``,
+        ``manifest.json`` (sizes + sha256). Never pickle.
+        """
+        import safetensors.torch
+
+        with atomic_directory(directory) as tmp:
+            safetensors.torch.save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+            (tmp / BACKBONE_FILE).write_text(self.vlm.config.to_json_string())
+            (tmp / LAYOUT_FILE).write_text(json.dumps(self.layout.to_dict(), indent=2))
+            self.processor.save(tmp)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        layout: ActionLayout = H1_LAYOUT,
+        device: str | torch.device = "cpu",
+    ) -> EO1Policy:
+        """Load a directory written by :meth:`save_pretrained` (eval mode).
+
+        Raises:
+            LayoutMismatchError: the checkpoint was made for another robot layout / action dim.
+            CheckpointError: missing, incomplete or corrupt files (naming the file).
+        """
+        d = Path(directory)
+        verify_directory(d, REQUIRED_FILES)
+        layout.check_compatible(read_json(d / LAYOUT_FILE), what=f"checkpoint {d}")
+        try:
+            config = EO1Config.from_dict(read_json(d / CONFIG_FILE))
+            qcfg: Any = Qwen2_5_VLConfig.from_dict(read_json(d / BACKBONE_FILE))
+            processor = EO1Processor.load(d, config, layout, qcfg.text_config.vocab_size)
+        except (TypeError, ValueError, KeyError, OSError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            raise CheckpointError(f"checkpoint {d}: {type(e).__name__}: {e}") from e
+        vlm = Qwen2_5_VLForConditionalGeneration._from_config(
+            qcfg, attn_implementation=config.attn_implementation
+        )
+        policy = cls(config, layout, vlm=vlm, processor=processor)
+        _load_weights(policy, d / WEIGHTS_FILE)
+        return policy.to(device).eval()
+
+
+def _load_weights(policy: nn.Module, path: Path) -> None:
+    import safetensors.torch
+
+    try:
+        missing, unexpected = safetensors.torch.load_model(policy, str(path), strict=False)
+    except Exception as e:  # safetensors raises its own error types for truncated headers
+        raise CheckpointError(f"cannot read weights {path}: {e}") from e
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights {path} do not match the model: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}"
+        )
+
+
+__all__ = [
+    "REQUIRED_FILES",
+    "EO1Policy",
+    "additive_mask",
+    "backbone_config",
+    "prune_embeddings",
+    "sequence_attention_mask",
+    "set_special_token_ids",
+    "sync_config_with_backbone",
+]
