@@ -65,7 +65,7 @@ class SimConfig:
     grasp_radius: float = 0.06
     grasp_close: float = 0.6
     grasp_open: float = 0.4
-    head_camera_pitch_deg: float = 82.0
+    head_camera_pitch_deg: float = 84.0
     head_camera_fovy: float = 40.0
     position_noise: float = 0.03
     yaw_noise_deg: float = 10.0

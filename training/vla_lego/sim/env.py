@@ -8,6 +8,7 @@ High level (policies, data generation, evaluation)::
     obs = env.step(action)                  # action [20] in the H1_LAYOUT order: arm position
                                             # targets (rad) + hand openings (0 closed..1 open);
                                             # advances one control step (1 / cfg.fps) of physics
+    env.command(action)                     # the same targets without stepping (for other rates)
     env.success(); env.observation()        # -> vla_lego.inference.types.Observation
 
 Low level (what ``h1_bringup``'s simulated-robot node calls; arrays in H1 *motor* terms)::
@@ -114,6 +115,12 @@ class LegoEnv:
 
     def step(self, action: np.ndarray, render: bool = True) -> dict[str, Any]:
         """Apply ``action`` [20] (layout order) for one control step and observe."""
+        self.command(action)
+        self.physics_step(self.cfg.substeps)
+        return self.observe(render)
+
+    def command(self, action: np.ndarray) -> None:
+        """Set arm PD targets (default gains, weight 1) and hand targets from a layout vector."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (ACTION_DIM,) or not np.all(np.isfinite(a)):
             raise ValueError(f"action must be {ACTION_DIM} finite values, got shape {a.shape}")
@@ -121,8 +128,6 @@ class LegoEnv:
         kd = np.full(8, self.cfg.arm_kd)
         self.set_arm_command(a[self._arm_layout], kp, kd, 1.0)
         self.set_hand_command(a[self._hand_layout])
-        self.physics_step(self.cfg.substeps)
-        return self.observe(render)
 
     def observe(self, render: bool = True) -> dict[str, Any]:
         """The observation dict (images only when ``render``)."""

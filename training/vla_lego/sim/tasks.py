@@ -125,10 +125,10 @@ class PickPlace(Task):
             kind,
             colour,
             WORK_X + _noise(rng, n),
-            -0.26 + _noise(rng, n),
+            -0.20 + _noise(rng, n),
             _yaw(rng, cfg),
         )
-        target = (WORK_X + _noise(rng, n / 2), -0.10 + _noise(rng, n / 2))
+        target = (WORK_X + _noise(rng, n / 2), -0.06 + _noise(rng, n / 2))
         return TaskInstance(
             self.name,
             seed,
@@ -170,7 +170,7 @@ class Stack(Task):
             "2x4",
             c_base,
             WORK_X + _noise(rng, n),
-            -0.10 + _noise(rng, n),
+            -0.08 + _noise(rng, n),
             _yaw(rng, cfg),
         )
         top_kind = "2x4" if rng.random() < 0.5 else "2x2"
@@ -179,7 +179,7 @@ class Stack(Task):
             top_kind,
             c_top,
             WORK_X + _noise(rng, n),
-            -0.27 + _noise(rng, n),
+            -0.21 + _noise(rng, n),
             _yaw(rng, cfg),
         )
         return TaskInstance(
@@ -236,10 +236,10 @@ class Handover(Task):
             kind,
             colour,
             WORK_X + _noise(rng, n),
-            -0.24 + _noise(rng, n),
+            -0.20 + _noise(rng, n),
             _yaw(rng, cfg),
         )
-        target = (WORK_X + _noise(rng, n / 2), 0.20 + _noise(rng, n / 2))
+        target = (WORK_X + _noise(rng, n / 2), 0.18 + _noise(rng, n / 2))
         return TaskInstance(
             self.name,
             seed,

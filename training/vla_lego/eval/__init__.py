@@ -1,0 +1,1 @@
+"""Evaluation: closed-loop in the MuJoCo sim (:mod:`vla_lego.eval.sim`)."""
