@@ -34,6 +34,8 @@ RIGHT_HAND = [H1_LAYOUT.index(n) for n in H1_LAYOUT.hand_names if n.startswith("
 def _node(exe: str, name: str, params: str, env: dict[str, str], *extra: str) -> ChildProcess:
     argv = [str(LIB / exe), "--ros-args", "-r", f"__node:={name}"]
     argv += ["--params-file", str(CONFIG / params), "-p", f"dds_domain:={unitree_domain()}"]
+    if params == "bridge.yaml":
+        argv += ["--params-file", str(CONFIG / "bridge_sim.yaml")]
     for e in extra:
         argv += ["-p", e]
     return ChildProcess(argv, env)

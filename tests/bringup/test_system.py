@@ -42,7 +42,8 @@ def test_arguments_reach_parameters_typed() -> None:
     assert by["policy"].parameters == {"policy": "python:pkg.mod:factory"}
     args = by["h1_bridge"].ros_args()
     assert args[:3] == ["--ros-args", "-r", "__node:=h1_bridge"]
-    assert "--params-file" in args and str(PKG / "config" / "bridge.yaml") in args
+    files = [args[i + 1] for i, a in enumerate(args) if a == "--params-file"]
+    assert files == [str(PKG / "config" / f) for f in ("bridge.yaml", "bridge_sim.yaml")]
     assert "dds_domain:=7" in args
     torch = {s.name: s for s in system.resolve({"policy_path": "/ckpt", "backend": "torch"})}
     assert torch["policy"].parameters == {"policy": "torch:/ckpt"}
