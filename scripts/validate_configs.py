@@ -45,6 +45,7 @@ def check_combination(overrides: list[str], world_sizes: list[int]) -> None:
 
     cfg = compose(config_name="config", overrides=overrides)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    validate_config(cfg)
     for world in world_sizes:
         validate_config(cfg, world_size=world)
     if "model" in cfg:
@@ -65,9 +66,8 @@ def validate_all(config_dir: Path, world_sizes: list[int]) -> list[str]:
             except Exception as exc:
                 message = " ".join(str(exc).split())
                 failures.append(f"{' '.join(overrides)}: {type(exc).__name__}: {message}")
-    print(
-        f"checked {len(combos)} combinations of {', '.join(f'{n}({len(groups[n])})' for n in names)}"
-    )
+    sizes = ", ".join(f"{n}({len(groups[n])})" for n in names)
+    print(f"checked {len(combos)} combinations of {sizes}")
     return failures
 
 

@@ -55,11 +55,9 @@ class WandbTracker:
         self.mode = mode
         if not enabled or mode == "disabled":
             return
-        try:
-            import wandb
-
-            directory.mkdir(parents=True, exist_ok=True)
-            self.run = wandb.init(
+        directory.mkdir(parents=True, exist_ok=True)
+        self.run = self._init_with_deadline(
+            dict(
                 project=project,
                 entity=entity,
                 group=group,
@@ -70,16 +68,45 @@ class WandbTracker:
                 dir=str(directory),
                 mode=mode,
                 config=config,
-                settings=wandb.Settings(init_timeout=init_timeout_s, console="off"),
-            )
-        except Exception as exc:  # network, auth, timeout: training must go on
+            ),
+            init_timeout_s,
+        )
+
+    @staticmethod
+    def _init_with_deadline(kwargs: dict[str, Any], timeout_s: float) -> Any:
+        """``wandb.init`` in a helper thread; gives up after ``timeout_s`` (W&B's own timeout does
+        not cover its login check, which retries against an unreachable host for much longer)."""
+        outcome: dict[str, Any] = {}
+
+        def _init() -> None:
+            try:
+                import wandb
+
+                settings = wandb.Settings(init_timeout=timeout_s, console="off")
+                outcome["run"] = wandb.init(settings=settings, **kwargs)
+            except Exception as exc:  # network, auth, timeout: training must go on
+                outcome["error"] = exc
+            if outcome.get("abandoned") and outcome.get("run") is not None:
+                outcome["run"].finish(quiet=True)  # too late: close the stray run quietly
+
+        thread = threading.Thread(target=_init, name="wandb-init", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            outcome["abandoned"] = True
+            log.warning(
+                "W&B %s init failed (no answer within %.0f s); logging to console only",
+                kwargs["mode"], timeout_s,
+            )  # fmt: skip
+            return None
+        if "error" in outcome:
+            exc = outcome["error"]
             log.warning(
                 "W&B %s init failed (%s: %s); logging to console only",
-                mode,
-                type(exc).__name__,
-                exc,
-            )
-            self.run = None
+                kwargs["mode"], type(exc).__name__, exc,
+            )  # fmt: skip
+            return None
+        return outcome.get("run")
 
     @property
     def active(self) -> bool:
