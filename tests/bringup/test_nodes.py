@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -198,3 +199,21 @@ def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) ->
         assert tap.msgs == []
     finally:
         bridge.stop()
+
+
+@pytest.mark.parametrize(
+    ("exe", "param", "needle"),
+    [
+        ("h1_bridge_node", "control_rate:=0.0", "control_rate out of range"),
+        ("h1_bridge_node", "kp:=[1.0, 2.0]", "BridgeConfig.kp must be 1 or 8"),
+        ("h1_bridge_node", "network_interface:=nonexist0", "cannot join Unitree DDS domain"),
+        ("h1_sim_node", "env_factory:=no_module", "env_factory must be 'module:attr'"),
+    ],
+)
+def test_bad_parameters_stop_the_node(
+    ros_env: dict[str, str], exe: str, param: str, needle: str
+) -> None:
+    argv = [str(LIB / exe), "--ros-args", "-p", param, "-p", f"dds_domain:={unitree_domain()}"]
+    r = subprocess.run(argv, env=ros_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr

@@ -14,6 +14,7 @@ import sys
 import cv2
 import numpy as np
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -100,7 +101,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, ParameterException) as e:
         print(f"[camera] error: {e}", file=sys.stderr, flush=True)
         code = 2
     finally:

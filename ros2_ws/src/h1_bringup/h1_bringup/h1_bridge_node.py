@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -198,7 +199,8 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError) as e:  # bad parameters, DDS set-up: nothing was sent
+    except (ValueError, RuntimeError, ParameterException) as e:
+        # Bad parameters or DDS set-up: reported, and nothing was sent to the robot.
         print(f"[h1_bridge] error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     finally:
