@@ -25,10 +25,16 @@ def _group_rmse(err: np.ndarray, layout: ActionLayout) -> dict[str, float]:
 
 
 def tracking_metrics(
-    predicted: np.ndarray, recorded: np.ndarray, layout: ActionLayout
+    predicted: np.ndarray,
+    recorded: np.ndarray,
+    layout: ActionLayout,
+    use: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Per-joint and per-group errors of ``predicted`` against ``recorded`` (both ``(N, D)``)."""
+    """Per-joint and per-group errors of ``predicted`` against ``recorded`` (both ``(N, D)``),
+    over the rows where both are finite (and ``use`` is True)."""
     both = np.all(np.isfinite(predicted), axis=1) & np.all(np.isfinite(recorded), axis=1)
+    if use is not None:
+        both &= use
     err = predicted[both] - recorded[both]
     n = int(both.sum())
     if n == 0:
@@ -111,7 +117,14 @@ def replay_metrics(result: ReplayResult, layout: ActionLayout) -> dict[str, Any]
         "timing": result.timing,
         "inference_delay": result.inference_delay,
         "ticks": len(result.tick_times),
-        "tracking": tracking_metrics(result.predicted, result.recorded, layout),
+        "warmup_excluded_s": (
+            float(max(0.0, result.compare_from - result.tick_times[0]))
+            if len(result.tick_times)
+            else 0.0
+        ),
+        "tracking": tracking_metrics(
+            result.predicted, result.recorded, layout, result.tick_times >= result.compare_from
+        ),
         "smoothness_predicted": boundary_smoothness(
             result.tick_times, result.predicted, result.boundaries, layout
         ),

@@ -61,7 +61,7 @@ from vla_lego.runtime.controller import (
 TIMINGS = ("auto", "recorded", "simulated")
 # Event priorities at equal times: a chunk arrives before the tick that may use it; an inference
 # starts after the tick (as the node's inference thread wakes after the control timer).
-_ARRIVE, _TICK, _START, _TRY = 0, 1, 2, 3
+_INIT, _ARRIVE, _TICK, _START, _TRY = -1, 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class ReplayConfig:
         scheduler: Blending settings.
         arm_max_velocity ... hand_max_acceleration: Safety filter limits.
         limit_overrides: Per-joint limits (the node's ``limits_file``).
+        settle_time: Seconds after the first replayed chunk has blended in that are still left
+            out of the comparison (the warm-up; see :attr:`ReplayResult.compare_from`).
         max_input_age / max_time_skew / max_future_stamp: Observation sync thresholds.
         allow_extra_joints: Ignore joint names outside the layout instead of failing.
         layout: Robot layout.
@@ -108,6 +110,7 @@ class ReplayConfig:
     max_time_skew: float = 0.2
     max_future_stamp: float = 0.05
     limit_overrides: dict[str, dict[str, float]] | None = None
+    settle_time: float = 0.5
     allow_extra_joints: bool = False
     layout: ActionLayout = H1_LAYOUT
 
@@ -120,6 +123,8 @@ class ReplayConfig:
             raise ValueError(f"inference_delay must be in [0, 60] s, got {self.inference_delay}")
         if not 1.0 <= self.control_rate <= 1000.0:
             raise ValueError(f"control_rate must be in [1, 1000] Hz, got {self.control_rate}")
+        if not 0.0 <= self.settle_time <= 60.0:
+            raise ValueError(f"settle_time must be in [0, 60] s, got {self.settle_time}")
         if self.min_inference_period < 0 or self.max_inference_latency <= 0:
             raise ValueError("min_inference_period must be >= 0 and max_inference_latency > 0")
 
@@ -163,6 +168,7 @@ class ReplayResult:
     recorded_values: np.ndarray  # (M, D)
     chunks: list[ChunkRecord]
     stats: dict[str, Any]
+    compare_from: float = -math.inf
 
     @property
     def boundaries(self) -> np.ndarray:
@@ -315,6 +321,8 @@ class _Simulation:
         heapq.heappush(self.events, (t, prio, self._seq, payload))
 
     def schedule(self) -> None:
+        if self.rec.command_times.size:
+            self._push(float(self.rec.command_times[0]), _INIT, None)
         for i, t in enumerate(self.ticks):
             self._push(float(t), _TICK, i)
         if self.timing == "recorded":
@@ -343,6 +351,8 @@ class _Simulation:
             self.clock.now = t
             if prio == _TICK:
                 self._tick(payload)
+            elif prio == _INIT:
+                self._init_from_recorded()
             elif prio == _START:
                 self._start_recorded(payload)
             elif prio == _TRY:
@@ -374,6 +384,19 @@ class _Simulation:
         self.controller.set_instruction(text)
 
     # -- control loop ------------------------------------------------------------------------
+    def _init_from_recorded(self) -> None:
+        """Start where the node was when the bag begins: at its first recorded command.
+
+        A bag recorded while the node was already running starts mid-chunk; the replay cannot
+        know the chunks before the bag, but it can start the safety filter and the scheduler from
+        the node's command instead of the measured position (the node's own starting point when
+        it starts inside the bag, so nothing changes then).
+        """
+        cmd = self.rec.commands[0]
+        if np.all(np.isfinite(cmd)):
+            self.controller.safety.reset(cmd)
+            self.controller.scheduler.hold(cmd, self.clock.now)
+
     def _tick(self, i: int) -> None:
         out = self.controller.tick(self.clock.now)
         self.states[i] = out.state
@@ -544,6 +567,16 @@ def _check_bag(reader: BagReader, cfg: ReplayConfig) -> str:
     return timing
 
 
+def _warmup_end(chunks: list[ChunkRecord], cfg: ReplayConfig, ticks: np.ndarray) -> float:
+    """Until the first replayed chunk has fully blended in, the target still depends on chunks
+    the node computed before the bag began, and the safety filter needs ``settle_time`` more to
+    forget that start; comparisons begin after that."""
+    first = next((c.arrival for c in chunks if c.chunk_id >= 0), None)
+    if first is None:
+        return float(ticks[0]) if ticks.size else -math.inf
+    return first + cfg.scheduler.blend_time + cfg.settle_time
+
+
 def _first_instruction(reader: BagReader, cfg: ReplayConfig) -> str | None:
     if cfg.instruction is not None:
         return None
@@ -589,6 +622,7 @@ def _replay(
         recorded_values=rec.commands,
         chunks=sim.chunks,
         stats=sim.stats(),
+        compare_from=_warmup_end(sim.chunks, cfg, ticks),
     )
 
 

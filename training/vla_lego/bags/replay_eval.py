@@ -178,6 +178,13 @@ def _add_offline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blend-time", type=float)
     g.add_argument("--min-inference-period", type=float)
     g.add_argument(
+        "--warmup",
+        type=float,
+        metavar="S",
+        help="seconds after the first replayed chunk blended in that are left out of the "
+        "comparison (default 0.5)",
+    )
+    g.add_argument(
         "--allow-extra-joints",
         action="store_true",
         help="ignore joint names outside the robot layout instead of failing",
@@ -238,6 +245,8 @@ def _base_config(
         over["joint_topics"] = tuple(args.joint_topics)
     if args.control_rate is not None:
         over["control_rate"] = args.control_rate
+    if args.warmup is not None:
+        over["settle_time"] = args.warmup
     if args.min_inference_period is not None:
         over["min_inference_period"] = args.min_inference_period
     sched = {
