@@ -2,35 +2,28 @@
 
 Every backend (torch, ONNX Runtime, TensorRT) exposes only "velocity of the action block at time
 ``t`` given the cached prefix"; integrating from noise (``t = 1``) to actions (``t = 0``) happens
-here, once, so that all backends follow exactly the same schedule.
-
-Convention (shared with training): ``x_t = t * noise + (1 - t) * actions`` and the model predicts
-``v = noise - actions``, so ``dx/dt = v`` and an Euler step towards ``t = 0`` is
-``x <- x - v / N``.
+here, once, with the schedule and update of :mod:`vla_lego.models.flow_matching` (the maths the
+model is trained with), so every backend follows exactly the same steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
+
+from vla_lego.models import flow_matching as fm
 
 ArrayT = TypeVar("ArrayT")
 
 
 def euler_timesteps(num_steps: int) -> np.ndarray:
     """Times ``1, 1 - 1/N, ..., 1/N`` at which the velocity is evaluated (float32, ``(N,)``)."""
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    return (1.0 - np.arange(num_steps, dtype=np.float64) / num_steps).astype(np.float32)
+    return np.asarray(fm.euler_times(num_steps), dtype=np.float32)
 
 
-def euler_sample(
-    step: Callable[[ArrayT, float], ArrayT],
-    noise: ArrayT,
-    num_steps: int,
-) -> ArrayT:
+def euler_sample(step: Callable[[ArrayT, float], ArrayT], noise: ArrayT, num_steps: int) -> ArrayT:
     """Integrate the flow from ``noise`` at ``t = 1`` to a sample at ``t = 0``.
 
     Args:
@@ -42,11 +35,11 @@ def euler_sample(
         The sample at ``t = 0`` (normalised, padded actions), same type as ``noise``.
     """
     dt = -1.0 / num_steps
-    x = noise
-    for t in euler_timesteps(num_steps):
-        v = step(x, float(t))
-        x = x + dt * v  # type: ignore[operator,assignment]
-    return x
+    x: Any = noise
+    for t in fm.euler_times(num_steps):
+        v: Any = step(x, float(t))
+        x = fm.euler_step(x, v, dt)
+    return x  # type: ignore[no-any-return]
 
 
 __all__ = ["euler_sample", "euler_timesteps"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +75,19 @@ def resolve_loader(info: BackendInfo) -> Loader:
     return getattr(module, attr)  # type: ignore[no-any-return]
 
 
+EXPORT_FORMAT = "vla_lego.export"
+
+
 def guess_backend(path: str | Path) -> str:
-    """``onnxruntime`` for an export directory (has ``manifest.json``), else ``torch``."""
-    return "onnxruntime" if (Path(path) / "manifest.json").is_file() else "torch"
+    """``onnxruntime`` for an export directory (its ``manifest.json`` says format
+    ``vla_lego.export``), else ``torch`` (a training checkpoint)."""
+    try:
+        meta = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return "torch"
+    return (
+        "onnxruntime" if isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT else "torch"
+    )
 
 
 _TRT_HINT = (

@@ -35,7 +35,7 @@ class ActionChunk:
         actions: ``float32`` array ``(H, ACTION_DIM)``, robot units, un-padded, un-normalised.
         dt: seconds between consecutive actions (1 / dataset fps).
         subtask_text: decoded subtask string ("" when text decoding is off).
-        timings: stage name -> milliseconds (e.g. ``preprocess``, ``prefix``, ``denoise``, ``total``).
+        timings: stage name -> milliseconds (``preprocess``, ``prefix``, ``denoise``, ``total``).
         observation_time: ``Observation.timestamp`` the chunk was computed from.
     """
 

@@ -1,0 +1,204 @@
+"""The three exportable pieces of an ``EO1Policy`` as flat-tensor ``nn.Module`` s.
+
+Each wrapper re-uses the policy's own sub-modules (ViT, decoder layers, heads) and its mask and
+embedding functions; only the KV cache plumbing differs: instead of ``transformers``' cache objects
+the per-layer keys/values are plain graph inputs/outputs (``key_<i>``, ``value_<i>``,
+``[B, kv_heads, L, head_dim]``), so ONNX Runtime / TensorRT keep them as device buffers and the
+host passes them from the prefix graph to every denoise / decode step.
+
+* :class:`PrefixGraph` — images + instruction + state -> first text logits + KV of the prefix.
+* :class:`DenoiseStepGraph` — one flow-matching velocity of the action block given the KV.
+* :class:`DecodeStepGraph` — one greedy text token: logits + KV extended by one position.
+
+Image tokens are filled by a gather on the ``<|image_pad|>`` positions (computed in the graph
+from ``input_ids``), so the number of views and the instruction length are dynamic axes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from vla_lego.models.eo1.modeling_eo1 import EO1Policy, additive_mask
+
+BATCH = 1  # the runtime predicts one observation at a time
+
+
+class _KVCapture:
+    """Duck-typed ``transformers`` cache for one forward: prepends given past keys/values and
+    records each layer's full keys/values (past + new) as graph outputs."""
+
+    def __init__(self, past: list[tuple[torch.Tensor, torch.Tensor]] | None) -> None:
+        self.past = past
+        self.present: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def update(
+        self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.past is not None:
+            pk, pv = self.past[layer_idx]
+            key = torch.cat([pk, key], dim=2)
+            value = torch.cat([pv, value], dim=2)
+        self.present[layer_idx] = (key, value)
+        return key, value
+
+
+def run_decoder(
+    policy: EO1Policy,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    past: list[tuple[torch.Tensor, torch.Tensor]] | None,
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The decoder layers of ``policy`` (as its language model's forward runs them) + final norm.
+
+    Returns the normalised hidden states ``[B, Q, hidden]`` and per-layer (key, value).
+    """
+    lm = policy.language_model
+    cache = _KVCapture(past)
+    position_embeddings = lm.rotary_emb(embeds, position_ids)
+    h = embeds
+    for layer in lm.layers:
+        h = layer(h, attention_mask=mask, position_embeddings=position_embeddings, cache=cache)
+    present = [cache.present[i] for i in range(len(lm.layers))]
+    return lm.norm(h), present
+
+
+def _flat(kv: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+    return tuple(t for pair in kv for t in pair)
+
+
+def _pairs(flat: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def kv_names(num_layers: int, prefix: str = "") -> list[str]:
+    """``key_0, value_0, key_1, ...`` (optionally prefixed, e.g. ``present_``)."""
+    return [f"{prefix}{kind}_{i}" for i in range(num_layers) for kind in ("key", "value")]
+
+
+class PrefixGraph(nn.Module):
+    """``(input_ids, pixel_values, state, state_mask, prefix_valid, position_ids)`` ->
+    ``(logits [B, vocab], key_0, value_0, ...)``.
+
+    Shapes: input_ids/state_mask/prefix_valid ``[B, P]``; pixel_values ``[B*V, N, Dp]``;
+    state ``[B, max_action_dim]``; position_ids ``[3, B, P]``; keys/values
+    ``[B, kv_heads, P, head_dim]``. The logits are those of the last valid prefix position
+    (the first subtask token).
+    """
+
+    input_names: ClassVar[list[str]] = [
+        "input_ids",
+        "pixel_values",
+        "state",
+        "state_mask",
+        "prefix_valid",
+        "position_ids",
+    ]
+
+    def __init__(self, policy: EO1Policy) -> None:
+        super().__init__()
+        self.policy = policy
+        self.image_pad_id = int(policy.processor.token_id["<|image_pad|>"])
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        state: torch.Tensor,
+        state_mask: torch.Tensor,
+        prefix_valid: torch.Tensor,
+        position_ids: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        pol = self.policy
+        tok = pol.language_model.embed_tokens(input_ids)
+        img = pol.encode_images(pixel_values).to(tok.dtype)
+        img = img.reshape(-1, img.shape[-1])
+        is_img = input_ids == self.image_pad_id
+        # Row of the image feature for each image-pad position: views are in token order.
+        idx = torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1
+        idx = idx.clamp(min=0).reshape(input_ids.shape)
+        emb = torch.where(is_img.unsqueeze(-1), img[idx], tok)
+        state_emb = pol.state_proj(state.to(emb.dtype)).unsqueeze(1)
+        emb = torch.where(state_mask.unsqueeze(-1), state_emb, emb)
+        p = input_ids.shape[1]
+        causal = torch.ones(p, p, dtype=torch.bool, device=emb.device).tril()
+        allowed = (causal.unsqueeze(0) & prefix_valid.unsqueeze(1)).unsqueeze(1)
+        hidden, present = run_decoder(
+            pol, emb, additive_mask(allowed, emb.dtype), position_ids, None
+        )
+        last = prefix_valid.to(torch.int64).sum(1) - 1
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        logits = pol.vlm.lm_head(hidden[rows, last])
+        return (logits, *_flat(present))
+
+
+class DenoiseStepGraph(nn.Module):
+    """``(x_t [B, H, D], t [B], position_ids [3, B, H], kv_valid [B, L], key_0, value_0, ...)``
+    -> ``velocity [B, H, D]``. The action block attends to the valid cached tokens and
+    bidirectionally to itself (as ``EO1Policy.denoise_step``)."""
+
+    input_names: ClassVar[list[str]] = ["x_t", "t", "position_ids", "kv_valid"]
+
+    def __init__(self, policy: EO1Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        position_ids: torch.Tensor,
+        kv_valid: torch.Tensor,
+        *kv: torch.Tensor,
+    ) -> torch.Tensor:
+        pol = self.policy
+        emb = pol.embed_actions(x_t, t)
+        b, h = emb.shape[:2]
+        past = kv_valid.unsqueeze(1).expand(b, h, kv_valid.shape[1])
+        block = torch.ones(b, h, h, dtype=torch.bool, device=emb.device)
+        allowed = torch.cat([past, block], dim=-1).unsqueeze(1)
+        hidden, _ = run_decoder(
+            pol, emb, additive_mask(allowed, emb.dtype), position_ids, _pairs(kv)
+        )
+        return pol.action_out_proj(hidden)  # type: ignore[no-any-return]
+
+
+class DecodeStepGraph(nn.Module):
+    """``(token_ids [B, 1], position_ids [3, B, 1], kv_valid [B, L], key_0, value_0, ...)`` ->
+    ``(logits [B, vocab], present_key_0, present_value_0, ...)`` with caches of length L + 1."""
+
+    input_names: ClassVar[list[str]] = ["token_ids", "position_ids", "kv_valid"]
+
+    def __init__(self, policy: EO1Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(
+        self,
+        token_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        kv_valid: torch.Tensor,
+        *kv: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        pol = self.policy
+        emb = pol.language_model.embed_tokens(token_ids)
+        b = emb.shape[0]
+        one = torch.ones(b, 1, 1, dtype=torch.bool, device=emb.device)
+        allowed = torch.cat([kv_valid.unsqueeze(1), one], dim=-1).unsqueeze(1)
+        hidden, present = run_decoder(
+            pol, emb, additive_mask(allowed, emb.dtype), position_ids, _pairs(kv)
+        )
+        return (pol.vlm.lm_head(hidden[:, -1]), *_flat(present))
+
+
+__all__ = [
+    "BATCH",
+    "DecodeStepGraph",
+    "DenoiseStepGraph",
+    "PrefixGraph",
+    "kv_names",
+    "run_decoder",
+]

@@ -1,0 +1,251 @@
+"""The host side of inference, shared by every backend.
+
+:class:`ChunkPolicy` implements :class:`~vla_lego.inference.types.Policy`: it turns an
+:class:`Observation` into model tensors with the model's own :class:`EO1Processor` (image resize /
+normalise, tokenisation, state normalisation, M-RoPE positions), runs the backend's prefix graph
+once, decodes the subtask text greedily with the decode-step graph, integrates the action flow with
+N Euler steps around the denoise-step graph, and maps the result back to robot units
+(un-normalise, un-pad to the robot layout). Backends only provide :class:`StepGraphs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from vla_lego.inference.denoise import euler_sample
+from vla_lego.inference.graphs import GraphRunner
+from vla_lego.inference.timing import StageTimer
+from vla_lego.inference.types import ActionChunk, Observation
+from vla_lego.models.eo1.processing_eo1 import EO1Inputs, EO1Processor
+
+PREFIX_FEEDS = ("input_ids", "pixel_values", "state", "state_mask", "prefix_valid", "position_ids")
+
+
+class StepGraphs(Protocol):
+    """The three model pieces a backend runs; caches (``kv``) are backend-native values."""
+
+    def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
+        """Prefix feeds (see :data:`PREFIX_FEEDS`) -> (first text logits ``[B, vocab]``, kv)."""
+        ...
+
+    def decode(
+        self, kv: list[Any], kv_valid: np.ndarray, token: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, list[Any]]:
+        """One text token ``[B, 1]`` at positions ``[3, B, 1]`` -> (logits, kv one longer)."""
+        ...
+
+    def denoise(
+        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
+    ) -> np.ndarray:
+        """Velocity ``[B, H, D]`` of the noisy action block ``x`` at time ``t``."""
+        ...
+
+    def sync(self) -> None:
+        """Wait for queued device work (for honest stage timings)."""
+        ...
+
+
+def observation_to_batch(obs: Observation, image_size: int) -> dict[str, Any]:
+    """One :class:`Observation` -> a batch of one in the ``vla_lego.data`` format.
+
+    Views are taken in the dict's order. Views of different sizes are first resized to the model's
+    ``image_size`` (the processor resizes equal-sized views itself, with the same filter).
+
+    Raises:
+        ValueError: no images, an image that is not ``uint8 (H, W, 3)``.
+    """
+    if not obs.images:
+        raise ValueError("observation has no camera images; expected at least one uint8 HxWx3")
+    views = []
+    for name, im in obs.images.items():
+        a = np.asarray(im)
+        if a.ndim != 3 or a.shape[-1] != 3 or a.dtype != np.uint8:
+            raise ValueError(f"image {name!r}: expected uint8 (H, W, 3), got {a.dtype} {a.shape}")
+        views.append(a)
+    if len({v.shape for v in views}) > 1:
+        size = (image_size, image_size)
+        views = [
+            np.asarray(Image.fromarray(v).resize(size, Image.Resampling.BICUBIC)) for v in views
+        ]
+    state = np.asarray(obs.state, dtype=np.float64).reshape(1, -1)
+    return {"images": np.stack(views)[None], "state": state, "instruction": [obs.instruction]}
+
+
+def inputs_to_feeds(inputs: EO1Inputs) -> dict[str, np.ndarray]:
+    """Prefix graph feeds (numpy) from processed inputs."""
+    return {k: getattr(inputs, k).detach().cpu().numpy() for k in PREFIX_FEEDS}
+
+
+def sequential_positions(start: int, length: int) -> np.ndarray:
+    """Positions ``int64 [3, 1, length]`` continuing 1-D from ``start`` (text and action tokens)."""
+    pos = start + np.arange(length, dtype=np.int64)
+    return np.ascontiguousarray(np.broadcast_to(pos, (3, 1, length)))
+
+
+@dataclass
+class SampleResult:
+    """Model-space result of one prediction (before un-normalising)."""
+
+    actions: np.ndarray  # float32 [1, H, max_action_dim], normalised
+    text_ids: list[int]
+    text: str
+
+
+class ChunkPolicy:
+    """A :class:`Policy` over any backend's :class:`StepGraphs`.
+
+    Args:
+        graphs: The backend.
+        processor: The model's processor (from the checkpoint or export directory).
+        dt: Seconds between actions of a chunk.
+        seed: Seed of the noise RNG; :meth:`reset` rewinds it.
+        decode_text: Decode the subtask text before the actions.
+        backend: Name reported in :attr:`name`.
+    """
+
+    def __init__(
+        self,
+        graphs: StepGraphs,
+        processor: EO1Processor,
+        dt: float,
+        seed: int = 0,
+        decode_text: bool = True,
+        backend: str = "",
+    ) -> None:
+        self.graphs = graphs
+        self.processor = processor
+        self.config = processor.config
+        self.dt = float(dt)
+        self.seed = int(seed)
+        self.decode_text = bool(decode_text)
+        self.name = backend
+        self.rng = np.random.default_rng(self.seed)
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def draw_noise(self) -> np.ndarray:
+        """Next standard-normal noise block ``float32 [1, H, max_action_dim]``."""
+        shape = (1, self.config.action_horizon, self.config.max_action_dim)
+        return self.rng.standard_normal(shape, dtype=np.float32)
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        timer = StageTimer(self.graphs.sync)
+        with timer.stage("preprocess"):
+            batch = observation_to_batch(observation, self.config.image_size)
+            inputs = self.processor(batch)
+        res = self.sample(inputs, self.draw_noise(), timer)
+        with timer.stage("postprocess"):
+            actions = self.processor.postprocess_actions(res.actions)[0].astype(np.float32)
+        return ActionChunk(
+            actions=actions,
+            dt=self.dt,
+            subtask_text=res.text,
+            timings=timer.finish(),
+            observation_time=observation.timestamp,
+        )
+
+    def sample(
+        self, inputs: EO1Inputs, noise: np.ndarray, timer: StageTimer | None = None
+    ) -> SampleResult:
+        """Prefix, optional text, Euler loop for processed ``inputs`` (batch of one)."""
+        timer = timer or StageTimer(self.graphs.sync)
+        if inputs.batch_size != 1:
+            raise ValueError(
+                f"ChunkPolicy predicts one observation at a time, got {inputs.batch_size}"
+            )
+        with timer.stage("prefix"):
+            logits, kv = self.graphs.prefix(inputs_to_feeds(inputs))
+        kv_valid = inputs.prefix_valid.numpy()
+        next_pos = int(inputs.next_pos[0])
+        ids: list[int] = []
+        if self.decode_text:
+            with timer.stage("decode"):
+                kv, kv_valid, ids = self._generate(kv, kv_valid, logits, next_pos)
+        act_pos = sequential_positions(next_pos + len(ids), self.config.action_horizon)
+        graphs = self.graphs
+
+        def step(x: np.ndarray, t: float) -> np.ndarray:
+            return graphs.denoise(kv, kv_valid, x, t, act_pos)
+
+        with timer.stage("denoise"):
+            x0 = euler_sample(step, np.asarray(noise, np.float32), self.config.num_denoise_steps)
+        return SampleResult(x0, ids, self.processor.decode_text(ids))
+
+    def _generate(
+        self, kv: list[Any], kv_valid: np.ndarray, logits: np.ndarray, next_pos: int
+    ) -> tuple[list[Any], np.ndarray, list[int]]:
+        """Greedy subtask decoding, bounded by ``max_subtask_tokens`` (as the model does)."""
+        end = self.processor.subtask_end_id
+        ids: list[int] = []
+        for k in range(self.config.max_subtask_tokens):
+            tok = int(np.argmax(logits[0]))
+            token = np.array([[tok]], dtype=np.int64)
+            logits, kv = self.graphs.decode(
+                kv, kv_valid, token, sequential_positions(next_pos + k, 1)
+            )
+            kv_valid = np.concatenate([kv_valid, np.ones((1, 1), dtype=bool)], axis=1)
+            ids.append(tok)
+            if tok == end:
+                break
+        return kv, kv_valid, ids
+
+
+class ExportedStepGraphs:
+    """:class:`StepGraphs` over exported graphs (ONNX Runtime sessions or TensorRT engines).
+
+    Args:
+        runners: ``prefix``, ``denoise_step`` and (for text) ``decode_step`` graph runners.
+        num_layers: Decoder layers (number of key/value pairs).
+        sync: Device synchronisation for timings.
+    """
+
+    def __init__(self, runners: dict[str, GraphRunner], num_layers: int, sync: Any = None) -> None:
+        self.runners = runners
+        self.kv_in = [f"{k}_{i}" for i in range(num_layers) for k in ("key", "value")]
+        self.kv_out = [f"present_{n}" for n in self.kv_in]
+        self._sync = sync
+
+    def sync(self) -> None:
+        if self._sync is not None:
+            self._sync()
+
+    def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
+        r = self.runners["prefix"]
+        out = r.run(feeds)
+        return r.to_host(out["logits"]), [out[n] for n in self.kv_out]
+
+    def decode(
+        self, kv: list[Any], kv_valid: np.ndarray, token: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, list[Any]]:
+        if "decode_step" not in self.runners:
+            raise ValueError("this export has no decode_step graph; load with decode_text=False")
+        r = self.runners["decode_step"]
+        feeds = {"token_ids": token, "position_ids": pos, "kv_valid": kv_valid}
+        out = r.run({**feeds, **dict(zip(self.kv_in, kv))})
+        return r.to_host(out["logits"]), [out[n] for n in self.kv_out]
+
+    def denoise(
+        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
+    ) -> np.ndarray:
+        r = self.runners["denoise_step"]
+        tt = np.full((x.shape[0],), t, dtype=np.float32)
+        feeds = {"x_t": x.astype(np.float32), "t": tt, "position_ids": pos, "kv_valid": kv_valid}
+        out = r.run({**feeds, **dict(zip(self.kv_in, kv))})
+        return r.to_host(out["velocity"])
+
+
+__all__ = [
+    "PREFIX_FEEDS",
+    "ChunkPolicy",
+    "ExportedStepGraphs",
+    "SampleResult",
+    "StepGraphs",
+    "inputs_to_feeds",
+    "observation_to_batch",
+    "sequential_positions",
+]

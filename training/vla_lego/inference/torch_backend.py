@@ -1,0 +1,114 @@
+"""The ``torch`` backend: a training checkpoint run by the model's own PyTorch pieces.
+
+The host loop is the shared :class:`~vla_lego.inference.engine.ChunkPolicy`; the step functions
+are ``EO1Policy.embed_prefix`` / ``prefix_forward`` / ``decode_step`` / ``denoise_step``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vla_lego.inference.engine import ChunkPolicy
+from vla_lego.models.eo1.modeling_eo1 import EO1Policy
+from vla_lego.models.eo1.processing_eo1 import EO1Inputs
+from vla_lego.robot import H1_LAYOUT
+
+DEFAULT_FPS = 10.0  # dataset rate of sim-generated data (docs/INTERFACES.md)
+
+
+def policy_dt(policy: EO1Policy) -> float:
+    """Seconds between actions: ``1 / fps`` of the config if it has one, else of the default
+    dataset rate (the checkpoint format does not record the dataset's fps yet)."""
+    fps = float(getattr(policy.config, "fps", None) or DEFAULT_FPS)
+    if not fps > 0:
+        raise ValueError(f"checkpoint fps must be > 0, got {fps}")
+    return 1.0 / fps
+
+
+class TorchStepGraphs:
+    """:class:`~vla_lego.inference.engine.StepGraphs` over an in-memory :class:`EO1Policy`."""
+
+    def __init__(self, policy: EO1Policy) -> None:
+        self.policy = policy.eval()
+        self.device = policy.device
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    @staticmethod
+    def _pairs(kv: list[Any]) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        return tuple((kv[i], kv[i + 1]) for i in range(0, len(kv), 2))
+
+    @torch.no_grad()
+    def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
+        f = {k: self._t(v) for k, v in feeds.items()}
+        b = f["input_ids"].shape[0]
+        inputs = EO1Inputs(
+            input_ids=f["input_ids"],
+            prefix_valid=f["prefix_valid"],
+            state_mask=f["state_mask"],
+            position_ids=f["position_ids"],
+            next_pos=torch.zeros(b, dtype=torch.long, device=self.device),  # unused by the prefix
+            pixel_values=f["pixel_values"],
+            num_views=f["pixel_values"].shape[0] // b,
+            state=f["state"],
+            action_dim_mask=torch.ones(self.policy.config.max_action_dim, dtype=torch.bool),
+        )
+        emb, mask, pos = self.policy.embed_prefix(inputs)
+        kv, hidden = self.policy.prefix_forward(emb, mask, pos)
+        last = inputs.prefix_valid.sum(1) - 1
+        logits = self.policy.vlm.lm_head(hidden[torch.arange(b, device=self.device), last])
+        return logits.float().cpu().numpy(), [t for pair in kv for t in pair]
+
+    @torch.no_grad()
+    def decode(
+        self, kv: list[Any], kv_valid: np.ndarray, token: np.ndarray, pos: np.ndarray
+    ) -> tuple[np.ndarray, list[Any]]:
+        logits, new = self.policy.decode_step(
+            self._pairs(kv), self._t(kv_valid), self._t(token), self._t(pos)
+        )
+        return logits.float().cpu().numpy(), [t for pair in new for t in pair]
+
+    @torch.no_grad()
+    def denoise(
+        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
+    ) -> np.ndarray:
+        xt = self._t(x.astype(np.float32))
+        tt = torch.full((xt.shape[0],), t, dtype=torch.float32, device=self.device)
+        v = self.policy.denoise_step(self._pairs(kv), self._t(kv_valid), xt, tt, self._t(pos))
+        return v.float().cpu().numpy()  # type: ignore[no-any-return]
+
+
+def torch_policy(
+    policy: EO1Policy, seed: int = 0, decode_text: bool = True, dt: float | None = None
+) -> ChunkPolicy:
+    """Wrap an in-memory policy (e.g. right after training) as a :class:`Policy`."""
+    return ChunkPolicy(
+        TorchStepGraphs(policy),
+        policy.processor,
+        dt=dt if dt is not None else policy_dt(policy),
+        seed=seed,
+        decode_text=decode_text,
+        backend="torch",
+    )
+
+
+def load_torch_policy(
+    path: Path, device: str = "cpu", seed: int = 0, decode_text: bool = True
+) -> ChunkPolicy:
+    """Registry loader: ``EO1Policy.from_pretrained(path)`` on ``device``."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
+    policy = EO1Policy.from_pretrained(path, layout=H1_LAYOUT, device=device)
+    return torch_policy(policy, seed=seed, decode_text=decode_text)
+
+
+__all__ = ["DEFAULT_FPS", "TorchStepGraphs", "load_torch_policy", "policy_dt", "torch_policy"]
