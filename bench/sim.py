@@ -18,11 +18,11 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from vla_lego.eval.sim import wilson_interval  # noqa: E402
-from vla_lego.sim import LegoEnv, ScriptedExpert, SimConfig  # noqa: E402
-from vla_lego.sim.generate import generate_dataset  # noqa: E402
+from vla_lego.eval.sim import wilson_interval
+from vla_lego.sim import LegoEnv, ScriptedExpert, SimConfig
+from vla_lego.sim.generate import generate_dataset
 
 
 def physics_rate(env: LegoEnv, steps: int = 20000) -> float:

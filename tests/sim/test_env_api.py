@@ -119,13 +119,14 @@ def test_grasp_attach_carry_release(env: LegoEnv) -> None:
     assert abs(env.brick_pose(body)[2] - c[2]) < 0.003
 
 
-def test_closing_far_from_a_brick_grasps_nothing(env: LegoEnv) -> None:
+def test_closed_hand_grasps_only_within_the_radius(env: LegoEnv) -> None:
     env.reset("pick_place", 4, render=False)
     body = env.instance.bricks["object"].body
     c = env.brick_pose(body)[:3]
-    _move_grasp_point(env, "right", c + _up(0.15), 0.0)
-    _move_grasp_point(env, "right", c + _up(0.04), 0.0)  # arrives already closed
+    _move_grasp_point(env, "right", c + _up(0.15), 0.0)  # closed, 15 cm above: nothing
     assert env.holder_of(body) is None
+    _move_grasp_point(env, "right", c + _up(0.04), 0.0)  # arrives closed: grasps on arrival
+    assert env.holder_of(body) == "right"
 
 
 def test_unknown_task_and_use_before_reset() -> None:

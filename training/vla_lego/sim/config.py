@@ -36,8 +36,8 @@ class SimConfig:
             about 10 px wide in the default 128 px head image.
         arm_kp: Default PD stiffness of the arm joints for ``step`` (N m / rad).
         arm_kd: Default PD damping of the arm joints for ``step`` (N m s / rad).
-        grasp_radius: A closing hand grasps the nearest brick whose centre is within this
-            distance of the hand's grasp point (m).
+        grasp_radius: A closed empty hand grasps the nearest brick whose centre is within this
+            distance of the hand's grasp point (m); see ``vla_lego.sim.grasp``.
         grasp_close: Hand closure (1 - mean finger opening) at or above which a grasp happens.
         grasp_open: Closure at or below which a held brick is released (hysteresis).
         head_camera_pitch_deg: Downward pitch of the head camera (degrees below horizontal); the

@@ -5,9 +5,11 @@ The H1 model has rigid "ball" hands, so grasping is modelled, the same way for e
 * Each hand's 6 finger commands (0 closed .. 1 open) drive 6 simulated finger positions that
   move toward the command at the Inspire hand's speed limit (``H1_LAYOUT.max_velocity``).
 * Hand *closure* = 1 - mean(finger positions), so 0 is fully open and 1 fully closed.
-* When a hand's closure rises through ``grasp_close`` and some brick's centre lies within
-  ``grasp_radius`` of the hand's grasp point (the centre of the ball hand), the nearest such
-  brick is attached to that hand (taken from the other hand if it held it: a handover).
+* While an empty hand's closure is at least ``grasp_close`` and the centre of a free brick lies
+  within ``grasp_radius`` of the hand's grasp point (the centre of the ball hand), the nearest
+  such brick is attached to that hand (a hand that closed a little early still grasps once it
+  arrives). A brick held by the other hand is taken over only when the closure *rises* through
+  ``grasp_close`` near it (a handover), so a hand that is still opening never grabs it back.
 * An attached brick follows the grasp point kinematically: its offset from the grasp point is
   frozen at the moment of the grasp and turns with the forearm's heading about the vertical; the
   brick stays level and its yaw turns with the heading too (a rigid grip about the vertical).
@@ -100,25 +102,27 @@ class GraspModel:
         ax = data.site_xmat[self.sites[side]].reshape(3, 3)[:, 0]
         return float(np.arctan2(ax[1], ax[0]))
 
-    def _nearest(self, data: mujoco.MjData, side: str) -> int | None:
+    def _nearest(self, data: mujoco.MjData, side: str, free_only: bool) -> int | None:
         site = data.site_xpos[self.sites[side]]
         best, best_d = None, self.radius
         for b in self.bricks:
+            if free_only and self.holder_of(b) is not None:
+                continue
             d = float(np.linalg.norm(data.xpos[b] - site))
             if d <= best_d:
                 best, best_d = b, d
         return best
 
     def update(self, data: mujoco.MjData, closures: dict[str, float]) -> None:
-        """Grasp on a rising closure edge near a brick; release when the hand opens."""
+        """Grasp when closed near a brick (handover on a rising edge); release when opened."""
         for side in SIDES:
             c = closures[side]
             closed = c >= self.close
             if side in self.grips and c <= self.open:
                 held = self.grips.pop(side).brick
                 data.qvel[self._dofadr[held] : self._dofadr[held] + 6] = 0.0
-            elif closed and not self._was_closed[side] and side not in self.grips:
-                b = self._nearest(data, side)
+            elif closed and side not in self.grips:
+                b = self._nearest(data, side, free_only=self._was_closed[side])
                 if b is not None:
                     other = self.holder_of(b)
                     if other is not None:
