@@ -204,9 +204,13 @@ class BagReader:
         return [c for c in conns if c.topic in wanted]
 
     def raw_messages(
-        self, topics: Iterable[str] | None = None
+        self,
+        topics: Iterable[str] | None = None,
+        start_ns: int | None = None,
+        stop_ns: int | None = None,
     ) -> Iterator[tuple[str, int, str, bytes]]:
-        """``(topic, log_time_ns, msgtype, cdr_bytes)`` in log-time order.
+        """``(topic, log_time_ns, msgtype, cdr_bytes)`` in log-time order, optionally only with
+        ``start_ns <= log time < stop_ns``.
 
         Raises:
             BagError: the storage is damaged part-way.
@@ -214,7 +218,7 @@ class BagReader:
         conns = self._connections(topics)
         if not conns:
             return
-        it = self.reader.messages(connections=conns)
+        it = self.reader.messages(connections=conns, start=start_ns, stop=stop_ns)
         while True:
             try:
                 conn, t, data = next(it)
@@ -224,8 +228,14 @@ class BagReader:
                 raise BagError(f"bag {self.path} is truncated or corrupt: {e!r}") from e
             yield conn.topic, int(t), conn.msgtype, data
 
-    def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
-        """Deserialised messages of ``topics`` (all when None) in log-time order.
+    def messages(
+        self,
+        topics: Iterable[str] | None = None,
+        start_ns: int | None = None,
+        stop_ns: int | None = None,
+    ) -> Iterator[BagMessage]:
+        """Deserialised messages of ``topics`` (all when None) in log-time order (optionally
+        only those with ``start_ns <= log time < stop_ns``).
 
         Raises:
             UnknownMessageTypeError / BagError: a requested topic's type cannot be decoded, or
@@ -234,7 +244,7 @@ class BagReader:
         wanted = set(topics) if topics is not None else set(self.topics)
         for topic in sorted(wanted & set(self._problems)):
             raise UnknownMessageTypeError(f"bag {self.path}: {self._problems[topic]}")
-        for topic, t, msgtype, data in self.raw_messages(wanted):
+        for topic, t, msgtype, data in self.raw_messages(wanted, start_ns, stop_ns):
             try:
                 msg = self.typestore.deserialize_cdr(data, msgtype)
             except (SerdeError, AssertionError, IndexError, ValueError, KeyError) as e:

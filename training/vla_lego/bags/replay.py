@@ -543,10 +543,13 @@ def replay(
             instruction anywhere, or a damaged bag.
         LayoutMismatchError: joint names that do not fit ``cfg.layout``.
     """
-    if isinstance(bag, BagReader):
+    if not isinstance(bag, BagReader):
+        with BagReader(bag) as reader:
+            return replay(reader, policy, cfg, label, progress)
+    try:
         return _replay(bag, policy, cfg, label, progress)
-    with BagReader(bag) as reader:
-        return _replay(reader, policy, cfg, label, progress)
+    except LayoutMismatchError as e:  # name the bag: the joint names came from it
+        raise LayoutMismatchError(f"bag {bag.path}: {e}") from e
 
 
 def _check_bag(reader: BagReader, cfg: ReplayConfig) -> str:
