@@ -57,7 +57,7 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
     sim = _node("h1_sim_node", "h1_sim", "sim.yaml", ros_env)
     bridge = _node(
         "h1_bridge_node", "h1_bridge", "bridge.yaml", ros_env,
-        "ramp_up_time:=0.5", "ramp_down_time:=0.5",
+        "ramp_up_time:=0.5", "ramp_down_time:=0.5", "command_timeout:=0.1",
     )  # fmt: skip
     try:
         with spun_node("bridge_probe") as probe:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bringup.ddsutil import WireTap, unitree_domain
 from rosutil import ChildProcess, spun_node, wait_until
@@ -143,3 +144,58 @@ def test_policy_node_refusing_bad_policy_stops_everything(
         assert tap.msgs == []  # the robot never received a command
     finally:
         up.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny EO-1 exported to ONNX (the real deploy format; ~20 s of CPU)."""
+    export = pytest.importorskip("vla_lego.export", reason="vla_lego.export not available")
+    torch = pytest.importorskip("torch")
+    from vla_lego.models.eo1 import EO1Config, EO1Policy
+
+    torch.manual_seed(0)
+    lo, hi = H1_LAYOUT.lower, H1_LAYOUT.upper
+    feature = {"mean": (lo + hi) / 2, "std": (hi - lo) / 6, "min": lo, "max": hi}
+    feature |= {"q01": lo + 0.05, "q99": hi - 0.05}
+    policy = EO1Policy(EO1Config.from_preset("tiny"), stats={"state": feature, "actions": feature})
+    ckpt = tmp_path_factory.mktemp("ckpt") / "tiny"
+    policy.eval().save_pretrained(ckpt)
+    out = tmp_path_factory.mktemp("export") / "tiny_onnx"
+    export.export_checkpoint(ckpt, out, export.ExportOptions(exporter="torchscript"))
+    return out
+
+
+def test_tiny_exported_model_end_to_end(
+    ros_env: dict[str, str], tap: WireTap, tiny_export: Path
+) -> None:
+    """The deploy path: ONNX export -> onnxruntime policy node -> bridge -> simulated H1."""
+    from sensor_msgs.msg import JointState
+
+    from vla_lego_msgs.msg import PolicyStatus, TaskStatus
+
+    args = ["robot:=sim", "backend:=onnxruntime", f"policy_path:={tiny_export}"]
+    up = _up(ros_env, *args, f"dds_domain:={unitree_domain()}")
+    try:
+        with spun_node("export_probe") as probe:
+            states = probe.collect(JointState, T.JOINT_STATES_TOPIC)
+            status = probe.collect(PolicyStatus, T.POLICY_STATUS_TOPIC)
+            task = probe.collect(TaskStatus, T.SIM_TASK_STATUS_TOPIC)
+            assert wait_until(lambda: len(states) >= 10 and task, 60), up.output
+            home = np.array(states[-1].position[H1_LAYOUT.arm_slice])
+            _set_task(probe, task[-1].instruction)
+            running = PolicyStatus.STATE_RUNNING
+            assert wait_until(lambda: any(s.state == running for s in status), 60), up.output
+
+            def moved() -> float:
+                return float(
+                    np.abs(np.array(states[-1].position[H1_LAYOUT.arm_slice]) - home).max()
+                )
+
+            assert wait_until(lambda: moved() > 0.1, 30), up.output
+            assert max(s.last_inference_latency for s in status) > 0.0
+        pids = _pids(up)
+        assert up.stop(timeout=20) == 0, up.output
+    finally:
+        up.stop()
+    assert max(tap.weights()) > 0.0 and tap.weights()[-1] == 0.0
+    assert not [n for n, p in pids.items() if _alive(p)], up.output
