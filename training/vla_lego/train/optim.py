@@ -82,7 +82,7 @@ def build_optimizer(
 ) -> torch.optim.AdamW:
     """AdamW over :func:`parameter_groups` (plain torch implementation, also used by DeepSpeed)."""
     groups = parameter_groups(model, weight_decay, no_decay_patterns)
-    return torch.optim.AdamW(groups, lr=lr, betas=(betas[0], betas[1]), eps=eps, foreach=False)
+    return torch.optim.AdamW(groups, lr=lr, betas=(betas[0], betas[1]), eps=eps)
 
 
 def build_scheduler(
