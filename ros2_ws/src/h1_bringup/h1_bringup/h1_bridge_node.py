@@ -34,6 +34,9 @@ from h1_bringup.params import declare
 from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 
+# Modes between which a flapping command stream moves the bridge.
+_FOLLOWING = {BridgeMode.RAMP_UP, BridgeMode.ACTIVE, BridgeMode.RAMP_DOWN}
+
 
 def bridge_config_from_params(node: Node) -> BridgeConfig:
     """Declare the bridge's parameters on ``node`` and build its :class:`BridgeConfig`."""
@@ -73,6 +76,7 @@ class H1BridgeNode(Node):
         self._started = time.monotonic()
         self._silent_reported = False
         self._last_mode = self.bridge.mode
+        self._watchdog_trips = 0
         self._bad_commands = 0
 
         init_channels(domain, iface)
@@ -149,9 +153,18 @@ class H1BridgeNode(Node):
                 "(check network_interface / dds_domain / robot power); sending nothing"
             )
         if b.mode is not self._last_mode:
+            if b.mode is BridgeMode.RAMP_DOWN:
+                self._watchdog_trips += 1
             text = f"mode {self._last_mode.value} -> {b.mode.value} (weight {b.weight:.2f})"
-            if b.mode is BridgeMode.FAULT:  # rclpy wants one severity per call site
+            # rclpy wants one severity per call site; a flapping command stream is throttled.
+            if b.mode is BridgeMode.FAULT:
                 self.get_logger().error(f"{text}: {b.fault_reason}")
+            elif self._watchdog_trips and {b.mode, self._last_mode} <= _FOLLOWING:
+                self.get_logger().warning(
+                    f"{text}; the command stream went stale {self._watchdog_trips} times "
+                    f"(command_timeout {self.bridge.config.command_timeout} s)",
+                    throttle_duration_sec=2.0,
+                )
             else:
                 self.get_logger().info(text)
             self._last_mode = b.mode
