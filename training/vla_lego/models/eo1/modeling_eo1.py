@@ -595,9 +595,11 @@ class EO1Policy(nn.Module):
         """
         inputs = inputs.to(self.device)
         noise = self._initial_noise(inputs.batch_size, noise, generator)
-        embeds, mask, pos = self.embed_prefix(inputs)
-        kv, hidden = self.prefix_forward(embeds, mask, pos)
+        kv: KV = ()
         kv_valid = inputs.prefix_valid
+        if use_cache or decode_text:
+            embeds, mask, pos = self.embed_prefix(inputs)
+            kv, hidden = self.prefix_forward(embeds, mask, pos)
         if decode_text:
             kv, kv_valid, text_ids, text_valid = self._generate_text(inputs, kv, hidden)
         else:
