@@ -127,7 +127,7 @@ def test_eo1_3b_loading_path_with_tiny_backbone(tmp_path, batch_factory, obs_of)
         action_horizon=8,
         vocab_prune=4096,
     )
-    policy = EO1Policy.from_config(cfg).eval()
+    policy = EO1Policy(cfg).eval()  # same path as EO1Policy.from_config(cfg)
     assert policy.config.text_hidden_size == 64 and policy.config.text_num_layers == 2
     kept = policy.processor.vocab.kept_ids
     emb = policy.vlm.get_input_embeddings().weight

@@ -165,6 +165,39 @@ def prune_embeddings(vlm: Any, kept: list[int]) -> None:
     vlm.config.text_config.vocab_size = len(kept)
 
 
+def load_backbone(
+    config: EO1Config,
+    layout: ActionLayout,
+    stats: dict[str, Any] | None,
+    dtype: torch.dtype | None = None,
+) -> tuple[EO1Config, Any, EO1Processor]:
+    """Load Qwen2.5-VL from the local ``config.backbone_path`` (no download).
+
+    Returns the config synced to the backbone's real shape, the model (embedding pruned to the
+    config's ``vocab_prune`` when set) and a matching processor.
+    """
+    assert config.backbone_path is not None
+    path = Path(config.backbone_path).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"backbone_path {path}: expected a local Qwen2.5-VL directory with config.json and "
+            "*.safetensors (e.g. Qwen2.5-VL-3B-Instruct); nothing is downloaded"
+        )
+    qcfg = Qwen2_5_VLConfig.from_pretrained(str(path), local_files_only=True)
+    config = sync_config_with_backbone(config, qcfg)
+    kwargs: dict[str, Any] = {"config": qcfg, "local_files_only": True}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    vlm = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        str(path), attn_implementation=config.attn_implementation, **kwargs
+    )
+    processor = EO1Processor(config, layout, stats, vocab_size=_text_config(vlm).vocab_size)
+    if processor.vocab.kept_ids is not None:
+        prune_embeddings(vlm, processor.vocab.kept_ids)
+    set_special_token_ids(vlm.config, processor)
+    return config, vlm, processor
+
+
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Bool mask (True = attend) -> additive float mask for sdpa/eager attention."""
     zero = torch.zeros((), dtype=dtype, device=allowed.device)
@@ -214,7 +247,8 @@ class EO1Policy(nn.Module):
         layout: Robot layout; the action/state vector width and padding come from it.
         stats: Normalisation statistics (``dataset.stats``) or ``None`` (identity).
         vlm: An already built/loaded Qwen2.5-VL model (``from_config`` / ``from_pretrained``);
-            ``None`` builds a fresh one of the config's size.
+            ``None`` loads ``config.backbone_path`` when set (``eo1_3b``), else builds a fresh
+            backbone of the config's size.
         processor: A matching processor (e.g. loaded from a checkpoint); built when ``None``.
     """
 
@@ -228,6 +262,9 @@ class EO1Policy(nn.Module):
     ) -> None:
         super().__init__()
         self.layout = layout
+        if vlm is None and processor is None and config.backbone_path is not None:
+            # eo1_3b & co: the backbone comes from the user's local directory, never fresh.
+            config, vlm, processor = load_backbone(config, layout, stats)
         if processor is None:
             vocab_size = None if vlm is None else _text_config(vlm).vocab_size
             processor = EO1Processor(config, layout, stats, vocab_size=vocab_size)
@@ -347,7 +384,7 @@ class EO1Policy(nn.Module):
     def embed_actions(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Noisy actions ``[B, H, D]`` and times ``[B]`` -> action tokens ``[B, H, hidden]``."""
         cfg = self.config
-        a = self.action_in_proj(x_t)
+        a = self.action_in_proj(x_t.to(self.action_in_proj.weight.dtype))
         te = fm.sinusoidal_time_embedding(
             t, self.hidden_size, cfg.time_min_period, cfg.time_max_period
         )
@@ -674,26 +711,10 @@ class EO1Policy(nn.Module):
         ``local_files_only=True``. ``vocab_prune`` then gathers the kept embedding rows.
         """
         if config.backbone_path is None:
-            return cls(config, layout, stats)
-        path = Path(config.backbone_path).expanduser()
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"backbone_path {path}: expected a local Qwen2.5-VL directory with config.json and "
-                "*.safetensors (e.g. Qwen2.5-VL-3B-Instruct); nothing is downloaded"
-            )
-        qcfg = Qwen2_5_VLConfig.from_pretrained(str(path), local_files_only=True)
-        config = sync_config_with_backbone(config, qcfg)
-        kwargs: dict[str, Any] = {"config": qcfg, "local_files_only": True}
-        if dtype is not None:
-            kwargs["dtype"] = dtype
-        vlm = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            str(path), attn_implementation=config.attn_implementation, **kwargs
-        )
-        processor = EO1Processor(config, layout, stats, vocab_size=_text_config(vlm).vocab_size)
-        if processor.vocab.kept_ids is not None:
-            prune_embeddings(vlm, processor.vocab.kept_ids)
-        set_special_token_ids(vlm.config, processor)
-        policy = cls(config, layout, vlm=vlm, processor=processor)
+            policy = cls(config, layout, stats)
+        else:
+            config, vlm, processor = load_backbone(config, layout, stats, dtype)
+            policy = cls(config, layout, vlm=vlm, processor=processor)
         return policy.to(dtype) if dtype is not None else policy
 
     def set_norm_stats(self, stats: dict[str, Any]) -> None:
@@ -769,6 +790,7 @@ __all__ = [
     "EO1Policy",
     "additive_mask",
     "backbone_config",
+    "load_backbone",
     "prune_embeddings",
     "sequence_attention_mask",
     "set_special_token_ids",
