@@ -146,5 +146,7 @@ def test_eo1_3b_loading_path_with_tiny_backbone(tmp_path, batch_factory, obs_of)
         assert n1 == n2 and torch.equal(p1, p2), n1
     # same weights; transformers' loader leaves differently strided tensors -> float32 rounding
     torch.testing.assert_close(a1, a2, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="set backbone_path"):
+        EO1Policy(cfg.replace(backbone_path=None))
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         EO1Policy.from_config(cfg.replace(backbone_path=str(tmp_path / "absent")))

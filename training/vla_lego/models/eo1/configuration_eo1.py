@@ -32,6 +32,8 @@ class EO1Config:
         backbone_path: Local directory of a Hugging Face Qwen2.5-VL checkpoint. When set, the
             backbone's shape comes from its ``config.json`` (the ``text_*``/``vision_*`` fields are
             ignored) and its weights are loaded from there. ``None`` builds a fresh backbone.
+        require_backbone: Refuse to build a fresh backbone (``eo1_3b``: a randomly initialised
+            3B model is never what is wanted); ``backbone_path`` must then be set.
         text_hidden_size: Decoder width (default 64).
         text_num_layers: Decoder layers (default 2).
         text_num_heads: Attention heads; ``text_hidden_size / text_num_heads`` must be a multiple
@@ -76,6 +78,7 @@ class EO1Config:
 
     name: str = "tiny"
     backbone_path: str | None = None
+    require_backbone: bool = False
     text_hidden_size: int = 64
     text_num_layers: int = 2
     text_num_heads: int = 4

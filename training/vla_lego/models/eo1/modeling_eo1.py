@@ -262,6 +262,11 @@ class EO1Policy(nn.Module):
     ) -> None:
         super().__init__()
         self.layout = layout
+        if vlm is None and config.backbone_path is None and config.require_backbone:
+            raise ValueError(
+                f"preset {config.name!r} loads pretrained Qwen2.5-VL weights: set backbone_path "
+                "(model.backbone_path=... or $EO1_BACKBONE_PATH) to a local Qwen2.5-VL directory"
+            )
         if vlm is None and processor is None and config.backbone_path is not None:
             # eo1_3b & co: the backbone comes from the user's local directory, never fresh.
             config, vlm, processor = load_backbone(config, layout, stats)
