@@ -1,0 +1,200 @@
+"""Latency of the inference backends: prefix, one denoise step, full action chunk.
+
+    python bench/inference_backends.py [--sizes tiny,base] [--runs 100] [--warmup 10]
+                                       [--threads N] [--exporter dynamo] [--report PATH]
+
+For each model size a randomly initialised EO-1 policy is saved, exported (``vla_lego.export``,
+parity gate included) and run through the shared host loop by every available backend on the same
+observation: ``torch`` eager and ``onnxruntime`` on the CPU, plus, where a CUDA GPU exists,
+``torch`` eager on CUDA, ``onnxruntime`` with the CUDA execution provider and ``tensorrt`` (if
+installed). Prints a markdown table of median and p99 milliseconds over ``--runs`` runs after
+``--warmup`` runs, and the speed-up of each backend over torch eager on the same device
+(``ratio`` = torch eager ms / backend ms; > 1 is faster). "chunk" is prefix + N Euler steps
+(text decoding off), i.e. one ``predict`` minus pre/post-processing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vla_lego.export import ExportOptions, export_checkpoint
+from vla_lego.export.exporter import example_inputs
+from vla_lego.inference.engine import ChunkPolicy, inputs_to_feeds
+from vla_lego.models.eo1 import EO1Config, EO1Policy
+
+STAGES = ("prefix", "step", "chunk")
+
+
+def timeit(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
+    """Median and p99 in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    ms = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(ms)), float(np.percentile(ms, 99))
+
+
+def stage_fns(policy: ChunkPolicy, inputs: Any) -> dict[str, Callable[[], Any]]:
+    """Callables for the three stages, each ending with a device sync."""
+    g = policy.graphs
+    feeds = inputs_to_feeds(inputs)
+    _, kv = g.prefix(feeds)
+    kv_valid = inputs.prefix_valid.numpy()
+    noise = policy.draw_noise()
+    cfg = policy.config
+    pos = np.broadcast_to(
+        int(inputs.next_pos[0]) + np.arange(cfg.action_horizon), (3, 1, cfg.action_horizon)
+    ).copy()
+
+    def prefix() -> None:
+        g.prefix(feeds)
+        g.sync()
+
+    def step() -> None:
+        g.denoise(kv, kv_valid, noise, 0.5, pos)
+        g.sync()
+
+    def chunk() -> None:
+        policy.sample(inputs, noise)
+        g.sync()
+
+    return {"prefix": prefix, "step": step, "chunk": chunk}
+
+
+def backends(ckpt: Path, export: Path) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(name, device, loader) of every backend this machine can run."""
+    from vla_lego.inference import load_policy
+
+    out: list[tuple[str, str, Callable[[], Any]]] = [
+        ("torch", "cpu", lambda: load_policy(ckpt, "torch", "cpu", decode_text=False)),
+        (
+            "onnxruntime",
+            "cpu",
+            lambda: load_policy(export, "onnxruntime", "cpu", decode_text=False),
+        ),
+    ]
+    if torch.cuda.is_available():
+        import onnxruntime as ort
+
+        out.append(("torch", "cuda", lambda: load_policy(ckpt, "torch", "cuda", decode_text=False)))
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            out.append(
+                (
+                    "onnxruntime",
+                    "cuda",
+                    lambda: load_policy(export, "onnxruntime", "cuda", decode_text=False),
+                )
+            )
+    return out
+
+
+def bench_size(size: str, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    cfg = EO1Config.from_preset(size)
+    model = EO1Policy(cfg).eval()
+    ckpt = work / f"{size}_ckpt"
+    model.save_pretrained(ckpt)
+    t0 = time.perf_counter()
+    fmt = "tensorrt" if args.tensorrt else "onnx"
+    man = export_checkpoint(
+        ckpt,
+        work / f"{size}_export",
+        ExportOptions(
+            fmt=fmt,
+            precision="fp16" if args.tensorrt else "fp32",
+            exporter=args.exporter,
+            decode_text=False,
+        ),
+    )
+    print(
+        f"# {size}: {model.num_parameters() / 1e6:.2f} M parameters, export "
+        f"{time.perf_counter() - t0:.0f} s, parity max abs error {man.parity['max_abs_error']:.2e}",
+        file=sys.stderr,
+    )
+    inputs = example_inputs(model, cfg.max_views, 8, seed=1)
+    loaders = backends(ckpt, work / f"{size}_export")
+    if args.tensorrt:
+        from vla_lego.inference import load_policy
+
+        loaders.append(
+            (
+                "tensorrt",
+                "cuda",
+                lambda: load_policy(work / f"{size}_export", "tensorrt", "cuda", decode_text=False),
+            )
+        )
+    rows = []
+    for name, device, load in loaders:
+        policy = load()
+        for stage, fn in stage_fns(policy, inputs).items():
+            med, p99 = timeit(fn, args.runs, args.warmup)
+            rows.append(dict(size=size, backend=name, device=device, stage=stage, med=med, p99=p99))
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    eager = {
+        (r["size"], r["device"], r["stage"]): r["med"] for r in rows if r["backend"] == "torch"
+    }
+    lines = [
+        "| size | backend | device | stage | median ms | p99 ms | ratio vs torch eager |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        base = eager.get((r["size"], r["device"], r["stage"]))
+        ratio = f"{base / r['med']:.2f}x" if base else "-"
+        lines.append(
+            f"| {r['size']} | {r['backend']} | {r['device']} | {r['stage']} | {r['med']:.2f} | "
+            f"{r['p99']:.2f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="tiny,base")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--exporter", default="dynamo", choices=("dynamo", "torchscript"))
+    p.add_argument("--tensorrt", action="store_true", help="also build and time TensorRT fp16")
+    p.add_argument("--report", type=Path, default=None, help="also write the table here")
+    args = p.parse_args(argv)
+    if args.runs < 100:
+        print("note: fewer than 100 runs; p99 is not meaningful", file=sys.stderr)
+    torch.set_num_threads(args.threads)
+    os.environ["VLA_ORT_THREADS"] = str(args.threads)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="vla_bench_") as tmp:
+        for size in args.sizes.split(","):
+            rows += bench_size(size.strip(), args, Path(tmp))
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    head = (
+        f"Inference backends — CPU: {platform.processor() or platform.machine()} "
+        f"({args.threads} threads), GPU: {gpu}, torch {torch.__version__}, "
+        f"{args.runs} runs after {args.warmup} warm-up\n\n"
+    )
+    text = head + table(rows)
+    print(text)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
