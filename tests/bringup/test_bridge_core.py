@@ -134,7 +134,7 @@ def test_bad_state_crc_is_not_a_valid_state() -> None:
 
 
 def test_ramp_up_profile_and_delta_clamp() -> None:
-    cfg = _cfg(ramp_up_time=1.0, max_arm_velocity=0.5)
+    cfg = _cfg(ramp_up_time=1.0, max_arm_velocity=0.5, max_tracking_error=10.0)  # q stays
     b = ArmBridge(cfg)
     q0 = np.array([0.1, 0.2, 0.0, 0.3, -0.1, -0.2, 0.0, 0.3])
     target = q0 + 2.0
@@ -245,3 +245,18 @@ def test_state_vector_in_layout_order() -> None:
     assert s is not None and s.shape == (20,)
     np.testing.assert_allclose(s[:8], q, atol=1e-6)
     assert np.all(s[8:] == 1.0)  # hand_initial until a hand state or command is known
+
+
+def test_large_tracking_error_restarts_from_the_measured_position() -> None:
+    cfg = _cfg(ramp_up_time=0.2, max_tracking_error=0.5, max_arm_velocity=1.0)
+    b = ArmBridge(cfg)
+    q = np.zeros(8)
+    _run(b, 0.0, 20, q, _cmd(q))
+    assert b.mode is BridgeMode.ACTIVE and b.tracking_resyncs == 0
+    moved = q.copy()
+    moved[3] = 1.2  # the measured left elbow jumps (sim reset / pushed arm)
+    out = _run(b, 1.0, 1, moved, _cmd(q))[0]
+    sent = unpack_arm_cmd(out.arm).q
+    assert sent[3] == pytest.approx(1.2 - cfg.max_arm_velocity * DT, abs=1e-5)
+    assert b.tracking_resyncs == 1 and "left_elbow_joint" in b.last_resync
+    assert out.weight == 1.0

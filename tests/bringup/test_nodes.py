@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,6 +89,26 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
             assert max(tap.weights()) == 1.0
             assert all(crc_ok(m) for _, m in tap.msgs)
 
+            # A sim reset teleports the arm home under an active command: the bridge restarts
+            # its command from the measured position instead of yanking the arm back.
+            stop = threading.Event()
+
+            def stream() -> None:
+                while not stop.is_set():
+                    pub.publish(_command(target, left_hand=0.3))
+                    time.sleep(0.02)
+
+            streamer = threading.Thread(target=stream, daemon=True)
+            streamer.start()
+            try:
+                _reset(probe, "pick_place", 1)
+                assert bridge.wait_for_line("arm tracking error: left_elbow_joint", 5)
+                near = lambda: abs(states[-1].position[L_ELBOW] - 0.8) < 0.1  # noqa: E731
+                assert wait_until(near, 5), bridge.output
+            finally:
+                stop.set()
+                streamer.join()
+
             # Stale stream: the weight goes back to 0 within timeout + ramp time.
             t_stop = time.monotonic()
             assert wait_until(lambda: tap.weights()[-1] == 0.0, 3.0)
@@ -121,17 +142,22 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
         sim.stop()
 
 
-def _check_reset(probe: object) -> None:
-    from vla_lego_msgs.msg import TaskStatus
+def _reset(probe: object, task: str, seed: int) -> Any:
     from vla_lego_msgs.srv import ResetSim
 
-    status = probe.collect(TaskStatus, T.SIM_TASK_STATUS_TOPIC)  # type: ignore[attr-defined]
     cli = probe.node.create_client(ResetSim, T.SIM_RESET_SERVICE)  # type: ignore[attr-defined]
     assert cli.wait_for_service(timeout_sec=10)
+    fut = cli.call_async(ResetSim.Request(task=task, seed=seed))
+    assert wait_until(fut.done, 10)
+    return fut.result()
+
+
+def _check_reset(probe: object) -> None:
+    from vla_lego_msgs.msg import TaskStatus
+
+    status = probe.collect(TaskStatus, T.SIM_TASK_STATUS_TOPIC)  # type: ignore[attr-defined]
     for task, seed, ok in (("stack", 3, True), ("juggle", 1, False)):
-        fut = cli.call_async(ResetSim.Request(task=task, seed=seed))
-        assert wait_until(fut.done, 10)
-        resp = fut.result()
+        resp = _reset(probe, task, seed)
         assert resp.success is ok, resp.message
         assert (resp.instruction != "") is ok
         if not ok:

@@ -220,6 +220,9 @@ class BridgeConfig:
         state_timeout: ``rt/lowstate`` silent for longer (s) after it started is a fault.
         max_arm_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp.
         max_hand_velocity: Largest commanded hand opening speed (1/s).
+        max_tracking_error: While active, a commanded arm position this far (rad) from the
+            measured one (a collision, or a simulator reset) is dropped: the command restarts
+            from the measured position, so the arm is never yanked towards a stale target.
         zero_weight_frames: Weight-0 frames sent after a ramp down reaches 0 (DDS is lossy).
         hand_initial: Hand opening reported before any hand state or command is known.
     """
@@ -233,6 +236,7 @@ class BridgeConfig:
     state_timeout: float = 0.25
     max_arm_velocity: float = 1.0
     max_hand_velocity: float = 2.0
+    max_tracking_error: float = 0.5
     zero_weight_frames: int = 5
     hand_initial: float = 1.0
     kp_vec: np.ndarray = field(init=False, repr=False, compare=False)
@@ -247,6 +251,7 @@ class BridgeConfig:
             "state_timeout",
             "max_arm_velocity",
             "max_hand_velocity",
+            "max_tracking_error",
         )
         for name in positive:
             v = getattr(self, name)
@@ -300,6 +305,8 @@ class ArmBridge:
         self.rejected_states = 0
         self.rejected_commands = 0
         self.clamped_values = 0
+        self.tracking_resyncs = 0
+        self.last_resync = ""
         self._arm_lower = layout.lower[layout.arm_slice]
         self._arm_upper = layout.upper[layout.arm_slice]
         self._q_meas: np.ndarray | None = None
@@ -402,6 +409,8 @@ class ArmBridge:
             self.weight = max(0.0, self.weight - cfg.dt / cfg.ramp_down_time)
         if self.weight == 1.0 and self.mode is BridgeMode.RAMP_UP:
             self.mode = BridgeMode.ACTIVE
+        if self.mode is BridgeMode.ACTIVE:
+            self._check_tracking()
         if was > 0.0 and self.weight == 0.0:
             self._zero_frames_left = cfg.zero_weight_frames
         return self._emit(fresh)
@@ -440,6 +449,15 @@ class ArmBridge:
             hand_msg = pack_hand_cmd(self._hand_desired)
         arm_msg = pack_arm_cmd(self._arm_desired, cfg.kp_vec, cfg.kd_vec, self.weight)
         return BridgeOutput(arm_msg, hand_msg, self.weight, self.mode)
+
+    def _check_tracking(self) -> None:
+        assert self._q_meas is not None
+        err = np.abs(self._arm_desired - self._q_meas)
+        j = int(np.argmax(err))
+        if err[j] > self.config.max_tracking_error:
+            self.tracking_resyncs += 1
+            self.last_resync = f"{ARM_NAMES[j]} {err[j]:.2f} rad from its command"
+            self._arm_desired = np.clip(self._q_meas, self._arm_lower, self._arm_upper)
 
     def _hand_start(self) -> np.ndarray:
         if self._hand_meas is not None:

@@ -55,6 +55,9 @@ def bridge_config_from_params(node: Node) -> BridgeConfig:
         state_timeout=num("state_timeout", "rt/lowstate silence that is a fault (s)"),
         max_arm_velocity=num("max_arm_velocity", "per-tick arm delta clamp (rad/s)", 1e-3, 20.0),
         max_hand_velocity=num("max_hand_velocity", "per-tick hand delta clamp (1/s)", 1e-3, 20.0),
+        max_tracking_error=num(
+            "max_tracking_error", "command-measure gap that restarts from measured (rad)", 0.01, 6.0
+        ),
     )
 
 
@@ -77,6 +80,7 @@ class H1BridgeNode(Node):
         self._silent_reported = False
         self._last_mode = self.bridge.mode
         self._watchdog_trips = 0
+        self._resyncs_reported = 0
         self._bad_commands = 0
 
         init_channels(domain, iface)
@@ -151,6 +155,13 @@ class H1BridgeNode(Node):
             self.get_logger().error(
                 f"no valid {T.LOWSTATE_CHANNEL} for {self.state_wait:.1f} s: robot DDS silent "
                 "(check network_interface / dds_domain / robot power); sending nothing"
+            )
+        if b.tracking_resyncs != self._resyncs_reported:
+            self._resyncs_reported = b.tracking_resyncs
+            self.get_logger().warning(
+                f"arm tracking error: {b.last_resync}; command restarted from the measured "
+                f"position ({b.tracking_resyncs} times)",
+                throttle_duration_sec=1.0,
             )
         if b.mode is not self._last_mode:
             if b.mode is BridgeMode.RAMP_DOWN:
