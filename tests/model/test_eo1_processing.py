@@ -151,6 +151,7 @@ def test_presets_and_config_errors() -> None:
             r"instruction too long: \d+ tokens, expected at most 48",
         ),
         ({"instruction": ["a", "b"]}, "expected 1 strings"),
+        ({"instruction": ["pick <|state|> up"]}, "must not contain special tokens"),
     ],
 )
 def test_bad_inputs_raise_value_error(tiny_policy, change: dict, match: str) -> None:

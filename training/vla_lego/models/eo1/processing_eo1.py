@@ -477,6 +477,11 @@ class EO1Processor:
     def encode_text(self, text: str) -> list[int]:
         """Text -> embedding-table ids (no special tokens added)."""
         full = self.tokenizer.encode(text, add_special_tokens=False)
+        specials = [i for i in full if i >= QWEN_BPE_SIZE]
+        if specials:
+            # A typed "<|state|>" would silently become a second state slot: refuse instead.
+            names = self.tokenizer.convert_ids_to_tokens(specials)
+            raise ValueError(f"text must not contain special tokens, got {names} in {text[:80]!r}")
         return self.vocab.to_compact(full)
 
     def decode_text(self, ids: Sequence[int]) -> str:
