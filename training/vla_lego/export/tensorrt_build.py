@@ -96,6 +96,8 @@ def build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     for flag in PRECISION_FLAGS[precision]:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)  # keep fp32 engines within the fp32 parity bound
     profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in profile_shapes(inputs, dims).items():
         profile.set_shape(name, lo, opt, hi)
