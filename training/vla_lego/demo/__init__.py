@@ -1,0 +1,1 @@
+"""End-to-end demo: demonstrations -> training -> export -> ROS 2 stack on the sim H1 -> report."""

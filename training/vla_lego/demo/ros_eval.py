@@ -1,0 +1,249 @@
+"""Evaluation episodes through the ROS 2 graph: the same stack and launch declaration as the robot.
+
+The stack (simulated H1 speaking unitree DDS, H1 bridge, policy node) is started by the
+``h1_bringup`` supervisor from ``config/system.yaml``. A small rclpy client then, per episode:
+stops the policy (empty ``SetTask``), resets the sim (``ResetSim`` with a held-out seed), sends
+the instruction the sim reports, and watches ``TaskStatus`` until success or the time limit.
+Commands on ``/h1/arm_command`` are timestamped on arrival for the control-loop jitter figure.
+rclpy is imported here only: the rest of ``vla_lego`` stays ROS-free.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla_lego.robot import topics as T
+
+
+@dataclass
+class EpisodeOutcome:
+    seed: int
+    instruction: str
+    success: bool
+    sim_seconds: float
+    wall_seconds: float
+
+
+@dataclass
+class GraphStats:
+    command_times: list[float] = field(default_factory=list)
+    inference_s: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    subtasks: list[str] = field(default_factory=list)
+
+
+def _log(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+class Stack:
+    """The supervisor process running ``policy.launch.py robot:=sim``; stopped by its own PID."""
+
+    def __init__(self, policy_path: str, backend: str, task: str, log_file: Path) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "h1_bringup.up",
+            "policy.launch.py",
+            "robot:=sim",
+            f"backend:={backend}",
+            f"policy_path:={policy_path}",
+            f"task:={task}",
+        ]
+        self.log_file = log_file
+        self._fh = log_file.open("w")
+        self.proc = subprocess.Popen(
+            argv, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._fh.close()
+        return int(self.proc.returncode)
+
+
+class EvalClient:
+    """rclpy client driving episodes; spun in a background thread with a private context."""
+
+    def __init__(self, gif_frames: int = 0) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import Image, JointState
+
+        from vla_lego_msgs.msg import ActionChunk, PolicyStatus, TaskStatus
+        from vla_lego_msgs.srv import ResetSim, SetTask
+
+        self._rclpy = rclpy
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("vla_demo_eval", context=self.ctx)
+        self.stats = GraphStats()
+        self.task_status: Any = None
+        self.recording = False
+        self.frames: list[np.ndarray] = []
+        self.gif_frames = gif_frames
+        self.node.create_subscription(JointState, T.ARM_COMMAND_TOPIC, self._on_cmd, 100)
+        self.node.create_subscription(ActionChunk, T.ACTION_CHUNK_TOPIC, self._on_chunk, 10)
+        self.node.create_subscription(PolicyStatus, T.POLICY_STATUS_TOPIC, self._on_status, 10)
+        self.node.create_subscription(TaskStatus, T.SIM_TASK_STATUS_TOPIC, self._on_task, 10)
+        self.node.create_subscription(Image, T.HEAD_CAMERA_TOPIC, self._on_image, 2)
+        self.reset_cli = self.node.create_client(ResetSim, T.SIM_RESET_SERVICE)
+        self.task_cli = self.node.create_client(SetTask, T.SET_TASK_SERVICE)
+        self._ResetSim, self._SetTask = ResetSim, SetTask
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.ctx.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:
+                break
+
+    def _on_cmd(self, _msg: Any) -> None:
+        if self.recording:
+            self.stats.command_times.append(time.monotonic())
+
+    def _on_chunk(self, msg: Any) -> None:
+        if self.recording:
+            self.stats.inference_s.append(float(msg.inference_time))
+            if msg.subtask_text:
+                self.stats.subtasks.append(str(msg.subtask_text))
+
+    def _on_status(self, msg: Any) -> None:
+        self.stats.statuses.append(int(msg.state))
+
+    def _on_task(self, msg: Any) -> None:
+        self.task_status = msg
+
+    def _on_image(self, msg: Any) -> None:
+        if self.recording and len(self.frames) < self.gif_frames and msg.encoding == "rgb8":
+            img = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+            self.frames.append(img.copy())
+
+    def _call(self, cli: Any, req: Any, timeout: float) -> Any:
+        if not cli.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {cli.srv_name} not available after {timeout} s")
+        fut = cli.call_async(req)
+        deadline = time.monotonic() + timeout
+        while not fut.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {cli.srv_name} did not answer in {timeout} s")
+            time.sleep(0.01)
+        return fut.result()
+
+    def wait_ready(self, stack: Stack, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.task_status is None:
+            if not stack.alive():
+                raise RuntimeError(f"the ROS stack exited; see {stack.log_file}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {T.SIM_TASK_STATUS_TOPIC} after {timeout} s")
+            time.sleep(0.1)
+        self._call(self.task_cli, self._SetTask.Request(instruction=""), timeout)
+
+    def run_episode(self, task: str, seed: int, limit_s: float, stack: Stack) -> EpisodeOutcome:
+        self._call(self.task_cli, self._SetTask.Request(instruction=""), 10.0)
+        resp = self._call(self.reset_cli, self._ResetSim.Request(task=task, seed=seed), 30.0)
+        if not resp.success:
+            raise RuntimeError(f"sim reset failed: {resp.message}")
+        self.task_status = None
+        t_reset = time.monotonic()
+        while self.task_status is None or self.task_status.seed != seed:
+            if time.monotonic() - t_reset > 10.0:
+                raise TimeoutError("no task status after reset")
+            time.sleep(0.02)
+        start_sim = float(self.task_status.elapsed)
+        r = self._call(self.task_cli, self._SetTask.Request(instruction=resp.instruction), 10.0)
+        if not r.accepted:
+            raise RuntimeError(f"policy refused the task: {r.message}")
+        self.recording = True
+        t0 = time.monotonic()
+        success = False
+        while True:
+            st = self.task_status
+            sim_s = float(st.elapsed) - start_sim
+            if st.success:
+                success = True
+                break
+            if sim_s >= limit_s or time.monotonic() - t0 > 4 * limit_s + 30:
+                break
+            if not stack.alive():
+                raise RuntimeError(f"the ROS stack exited; see {stack.log_file}")
+            time.sleep(0.05)
+        self.recording = False
+        self._call(self.task_cli, self._SetTask.Request(instruction=""), 10.0)
+        return EpisodeOutcome(seed, resp.instruction, success, sim_s, time.monotonic() - t0)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        if self.ctx.ok():
+            self._rclpy.shutdown(context=self.ctx)
+        self._thread.join(timeout=2.0)
+
+
+def start_recorder(bag: Path, log_file: Path) -> subprocess.Popen:
+    """``vla-record`` of the topics replay-eval needs, as a child process (finalised on SIGINT)."""
+    topics = [
+        T.HEAD_CAMERA_TOPIC,
+        T.JOINT_STATES_TOPIC,
+        T.ARM_COMMAND_TOPIC,
+        T.ACTION_CHUNK_TOPIC,
+        T.POLICY_STATUS_TOPIC,
+        T.INSTRUCTION_TOPIC,
+    ]
+    argv = [sys.executable, "-m", "vla_lego.bags.record", str(bag), "-q", "-t", *topics]
+    fh = log_file.open("w")
+    return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_recorder(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return int(proc.returncode)
+
+
+def command_periods_ms(times: list[float]) -> np.ndarray:
+    """Periods between consecutive commands, dropping gaps between episodes (> 0.5 s)."""
+    if len(times) < 2:
+        return np.zeros(0)
+    d = np.diff(np.asarray(times)) * 1e3
+    return d[d < 500.0]
+
+
+__all__ = [
+    "EpisodeOutcome",
+    "EvalClient",
+    "GraphStats",
+    "Stack",
+    "command_periods_ms",
+    "start_recorder",
+    "stop_recorder",
+]
