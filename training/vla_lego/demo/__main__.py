@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +24,8 @@ import numpy as np
 from vla_lego.demo.config import PRESETS, DemoConfig
 from vla_lego.demo.report import write_report
 from vla_lego.demo.ros_eval import (
-    EvalClient,
     EpisodeOutcome,
+    EvalClient,
     Stack,
     command_periods_ms,
     start_recorder,
@@ -104,7 +103,7 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
                     raise RuntimeError(f"recorder exited {rc}; see {out / 'record.log'}")
             outcomes.append(o)
             mark = "success" if o.success else "fail"
-            _log(f"ros: episode {i + 1}/{cfg.episodes} seed {seed}: {mark} in {o.sim_seconds:.1f} s")
+            _log(f"ros: episode {i + 1}/{cfg.episodes} seed {seed}: {mark} ({o.sim_seconds:.1f} s)")
     finally:
         if recorder is not None:
             stop_recorder(recorder)

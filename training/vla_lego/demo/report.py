@@ -68,6 +68,7 @@ def write_report(
     lo, hi = wilson_interval(k, n)
     periods = np.asarray(ros["periods_ms"], dtype=float)
     inf_ms = np.asarray(ros["inference_s"], dtype=float) * 1e3
+    expert = float(data.get("expert_success_rate") or 0.0)
     succ_times = [o.sim_seconds for o in outcomes if o.success]
     summary: dict[str, Any] = {
         "task": cfg.task,
@@ -97,13 +98,19 @@ def write_report(
     rows = [
         ("success rate (ROS graph)", f"{k}/{n} = {k / max(n, 1):.0%} (95% CI {lo:.0%}–{hi:.0%})"),
         ("mean completion time", _fmt(summary["mean_completion_s"], " s")),
-        ("scripted expert success (demos)", _fmt(100 * (data.get("expert_success_rate") or 0), "%")),
+        ("scripted expert success (demos)", _fmt(100 * expert, "%")),
         ("training time / steps", f"{train['train_seconds']:.0f} s / {train.get('steps')}"),
-        ("inference latency p50 / p99", f"{_fmt(summary['inference_ms_p50'], ' ms')} / "
-         f"{_fmt(summary['inference_ms_p99'], ' ms')}"),
-        ("control period p50 / p99 / max", f"{_fmt(summary['control_period_ms_p50'], ' ms')} / "
-         f"{_fmt(summary['control_p99_ms'], ' ms')} / "
-         f"{_fmt(summary['control_period_ms_max'], ' ms')}"),
+        (
+            "inference latency p50 / p99",
+            f"{_fmt(summary['inference_ms_p50'], ' ms')} / "
+            f"{_fmt(summary['inference_ms_p99'], ' ms')}",
+        ),
+        (
+            "control period p50 / p99 / max",
+            f"{_fmt(summary['control_period_ms_p50'], ' ms')} / "
+            f"{_fmt(summary['control_p99_ms'], ' ms')} / "
+            f"{_fmt(summary['control_period_ms_max'], ' ms')}",
+        ),
         ("total time", f"{total_seconds / 60:.1f} min"),
     ]
     table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)

@@ -106,8 +106,8 @@ class EvalClient:
         self.node.create_subscription(PolicyStatus, T.POLICY_STATUS_TOPIC, self._on_status, 10)
         self.node.create_subscription(TaskStatus, T.SIM_TASK_STATUS_TOPIC, self._on_task, 10)
         self.node.create_subscription(Image, T.HEAD_CAMERA_TOPIC, self._on_image, 2)
-        self.reset_cli = self.node.create_client(ResetSim, T.SIM_RESET_SERVICE)
-        self.task_cli = self.node.create_client(SetTask, T.SET_TASK_SERVICE)
+        self.reset_cli: Any = self.node.create_client(ResetSim, T.SIM_RESET_SERVICE)
+        self.task_cli: Any = self.node.create_client(SetTask, T.SET_TASK_SERVICE)
         self._ResetSim, self._SetTask = ResetSim, SetTask
         self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.node)

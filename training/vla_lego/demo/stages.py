@@ -19,7 +19,10 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
-def cached(cfg: DemoConfig, stage: str, fresh: bool, build: Callable[[Path], dict[str, Any]]) -> dict:
+Builder = Callable[[Path], dict[str, Any]]
+
+
+def cached(cfg: DemoConfig, stage: str, fresh: bool, build: Builder) -> dict[str, Any]:
     """Run ``build(dir)`` unless ``dir`` holds a complete result for the same inputs.
 
     The marker file is written last, so an interrupted stage is never taken for a finished one.
