@@ -1,6 +1,8 @@
 """Numbers that compare replayed commands with recorded ones (plain numpy, no ROS, no plotting).
 
-* tracking error per joint: RMSE, max and mean absolute error over ticks where both exist;
+* tracking error per joint: RMSE, max and mean absolute error over ticks where both exist, and
+  per group (arm, hand) the RMSE, the median worst-joint error and the share of ticks matching
+  within :data:`MATCH_TOLERANCE` (robust to a few late hand-overs on a busy machine);
 * chunk-boundary smoothness: the command step at the first tick after each chunk arrival against
   the typical step elsewhere (a ratio near 1 means hand-overs are invisible);
 * chunk agreement: predicted chunk vs the chunk the node recorded for the same observation.
@@ -15,12 +17,21 @@ import numpy as np
 from vla_lego.bags.replay import ReplayResult
 from vla_lego.robot import ActionLayout
 
+# A tick "matches" when every joint of the group is within this of the recorded command.
+MATCH_TOLERANCE = 1e-3
 
-def _group_rmse(err: np.ndarray, layout: ActionLayout) -> dict[str, float]:
-    out = {}
+
+def _groups(err: np.ndarray, layout: ActionLayout) -> dict[str, dict[str, float]]:
+    """RMSE, median of the per-tick worst joint, and the share of matching ticks, per group."""
+    out: dict[str, dict[str, float]] = {"rmse": {}, "median_abs": {}, "match_fraction": {}}
     for name, sl in (("arm", layout.arm_slice), ("hand", layout.hand_slice)):
-        e = err[:, sl]
-        out[name] = float(np.sqrt(np.mean(e**2))) if e.size else float("nan")
+        e = np.abs(err[:, sl])
+        if e.size == 0:
+            continue
+        worst = e.max(axis=1)
+        out["rmse"][name] = float(np.sqrt(np.mean(e**2)))
+        out["median_abs"][name] = float(np.median(worst))
+        out["match_fraction"][name] = float(np.mean(worst <= MATCH_TOLERANCE))
     return out
 
 
@@ -38,7 +49,14 @@ def tracking_metrics(
     err = predicted[both] - recorded[both]
     n = int(both.sum())
     if n == 0:
-        return {"compared_ticks": 0, "joints": {}, "rmse": {}, "max_abs": float("nan")}
+        return {
+            "compared_ticks": 0,
+            "joints": {},
+            "rmse": {},
+            "median_abs": {},
+            "match_fraction": {},
+            "max_abs": float("nan"),
+        }
     rmse = np.sqrt(np.mean(err**2, axis=0))
     max_abs = np.max(np.abs(err), axis=0)
     mean_abs = np.mean(np.abs(err), axis=0)
@@ -49,7 +67,7 @@ def tracking_metrics(
     return {
         "compared_ticks": n,
         "joints": joints,
-        "rmse": _group_rmse(err, layout),
+        **_groups(err, layout),
         "max_abs": float(max_abs.max()),
         "worst_joint": layout.names[int(np.argmax(max_abs))],
     }
@@ -133,4 +151,10 @@ def replay_metrics(result: ReplayResult, layout: ActionLayout) -> dict[str, Any]
     }
 
 
-__all__ = ["boundary_smoothness", "chunk_agreement", "replay_metrics", "tracking_metrics"]
+__all__ = [
+    "MATCH_TOLERANCE",
+    "boundary_smoothness",
+    "chunk_agreement",
+    "replay_metrics",
+    "tracking_metrics",
+]

@@ -68,6 +68,10 @@ _INIT, _ARRIVE, _TICK, _START, _TRY = -1, 0, 1, 2, 3
 class ReplayConfig:
     """What to replay and how the simulated node behaves (names follow the node's parameters).
 
+    The defaults mirror the policy node's ``config/policy.yaml``; build the config from that file
+    with :func:`vla_lego.bags.replay_eval.node_config` so a replay always runs with the node's
+    actual settings.
+
     Attributes:
         cameras: View name -> image topic, in model view order.
         joint_topics: JointState topics that together carry every layout joint.
@@ -102,12 +106,12 @@ class ReplayConfig:
     min_inference_period: float = 0.0
     max_inference_latency: float = 1.0
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    arm_max_velocity: float = 1.0
+    arm_max_velocity: float = 1.5
     hand_max_velocity: float = 1.0
-    arm_max_acceleration: float = 10.0
+    arm_max_acceleration: float = 15.0
     hand_max_acceleration: float = 10.0
-    max_input_age: float = 0.5
-    max_time_skew: float = 0.2
+    max_input_age: float = 0.2
+    max_time_skew: float = 0.1
     max_future_stamp: float = 0.05
     limit_overrides: dict[str, dict[str, float]] | None = None
     settle_time: float = 0.5
@@ -311,7 +315,11 @@ class _Simulation:
         self._inflight: tuple[threading.Thread, ChunkRecord] | None = None
         self._accepted: ChunkEvent | None = None
         self.next_allowed, self.last_obs = -math.inf, -math.inf
-        self.counts = {"observation_mismatch": 0, "not_reproduced": 0}
+        self.counts = {"observation_mismatch": 0, "not_reproduced": 0, "chunks_before_inputs": 0}
+        self.first_camera = next(iter(cfg.cameras.values()))
+        self._first_stamp = -math.inf  # stamp of the newest frame of the first camera
+        self._pending: int | None = None  # recorded inference waiting for its frame
+        self._seen: set[str] = set()  # input topics that delivered at least one message
         if cfg.instruction is not None:
             self.controller.set_instruction(cfg.instruction)
 
@@ -327,7 +335,13 @@ class _Simulation:
             self._push(float(t), _TICK, i)
         if self.timing == "recorded":
             prev_arrival = -math.inf
+            first_frame = self.rec.frame_stamps.min() if self.rec.frame_stamps.size else math.inf
             for i in range(len(self.rec.chunk_stamps)):
+                if self.rec.chunk_stamps[i] < first_frame - 1e-6:
+                    # Made from a frame the bag does not hold (the recorder subscribed to the
+                    # chunks first): nothing to reproduce it from.
+                    self.counts["chunks_before_inputs"] += 1
+                    continue
                 start = max(self._recorded_start(i), prev_arrival)
                 self._push(start, _START, i)
                 prev_arrival = float(self.rec.chunk_logs[i])
@@ -364,10 +378,14 @@ class _Simulation:
     def apply(self, topic: str, log_ns: int, msgtype: str, msg: Any, first: bool) -> None:
         now = self.clock.now = log_ns / 1e9
         sync = self.controller.sync
+        self._seen.add(topic)
         try:
             if topic in self.camera_of:
                 rgb = decode_image(msg, msgtype, topic)
                 sync.add_image(self.camera_of[topic], rgb, msg_time(msg, log_ns), now)
+                if topic == self.first_camera:
+                    self._first_stamp = msg_time(msg, log_ns)
+                    self._run_pending()
             elif topic in self.mapper.topics:
                 idx, vals = self.mapper.values(topic, msg)
                 names = [self.cfg.layout.names[i] for i in idx]
@@ -378,6 +396,12 @@ class _Simulation:
             pass  # counted by ObservationSync.rejected, as in the node
         if self.timing == "simulated":
             self._maybe_start()
+
+    def _run_pending(self) -> None:
+        i = self._pending
+        if i is not None and self._first_stamp >= self.rec.chunk_stamps[i] - 1e-6:
+            self._pending = None
+            self._start_recorded(i)
 
     def set_initial_instruction(self, text: str) -> None:
         """The instruction latched before recording began holds from the bag's start."""
@@ -439,11 +463,24 @@ class _Simulation:
             self.gate.reached.set()
 
     def _start_recorded(self, i: int) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._start_recorded(pending)  # its frame never came; run it on what there is
+        stamp = float(self.rec.chunk_stamps[i])
+        if self._first_stamp < stamp - 1e-6 and np.any(
+            np.abs(self.rec.frame_stamps - stamp) < 1e-6
+        ):
+            # The recorder received the frame after the chunk made from it (a busy machine
+            # delivers big images late): start once the frame is in, as the node did.
+            self._pending = i
+            return
         if self._inflight is not None:
             self._arrive()  # the previous chunk cannot still be running (the node is sequential)
         record = self._launch(float(self.rec.chunk_logs[i]))
         if record is None:
-            self.counts["not_reproduced"] += 1
+            complete = self._seen == set(self.cfg.cameras.values())
+            complete = complete and self.controller.sync.joint_positions() is not None
+            self.counts["not_reproduced" if complete else "chunks_before_inputs"] += 1
             return
         if abs(record.observation_time - self.rec.chunk_stamps[i]) > 1e-6:
             self.counts["observation_mismatch"] += 1
@@ -482,6 +519,10 @@ class _Simulation:
         self._accepted = event
 
     def finish(self) -> None:
+        self.advance(math.inf)
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._start_recorded(pending)
         self.advance(math.inf)
         self._arrive()
 

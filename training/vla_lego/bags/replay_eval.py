@@ -106,6 +106,31 @@ def config_from_params(params: dict[str, Any], cameras: dict[str, str]) -> Repla
     )
 
 
+def node_config(
+    cameras: dict[str, str] | None = None,
+    params_file: str | os.PathLike[str] | None = None,
+    reader: BagReader | None = None,
+) -> ReplayConfig:
+    """The policy node's settings (``params_file``, default its installed ``policy.yaml``) as a
+    :class:`ReplayConfig`; cameras from the argument, the node's ``camera_topics``, or ``reader``.
+
+    Raises:
+        ValueError: no cameras can be determined.
+    """
+    path = params_file or default_params_file()
+    params = read_node_params(path) if path else {}
+    if cameras is None:
+        items = node_cameras(params)
+        if items is None and reader is None:
+            raise ValueError("no cameras: pass them, or a bag reader to discover them from")
+        cameras = (
+            parse_camera_args(items, reader)
+            if reader is not None
+            else dict(i.split("=", 1) for i in items or [])
+        )
+    return config_from_params(params, cameras)
+
+
 def node_cameras(params: dict[str, Any]) -> list[str] | None:
     """``NAME=TOPIC`` items from the node's ``camera_topics`` / ``camera_names``."""
     topics = [t for t in params.get("camera_topics") or [] if t]
@@ -338,7 +363,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["build_parser", "config_from_params", "evaluate", "main", "read_node_params"]
+__all__ = [
+    "build_parser",
+    "config_from_params",
+    "evaluate",
+    "main",
+    "node_config",
+    "read_node_params",
+]
 
 if __name__ == "__main__":
     sys.exit(main())
