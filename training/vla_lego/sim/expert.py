@@ -51,7 +51,7 @@ class ArmGoal:
 
     ``kind``: ``"hold"`` (stay), ``"joint"`` (joint-space move to ``q``), ``"cart"`` (straight
     line of the grasp point to ``pos``), ``"brick"`` (straight line of the *held brick's centre* to
-    ``pos``, using the grip offset). ``heading`` optionally fixes the forearm heading.
+    ``pos``, using the grip offset). ``heading`` optionally fixes the hand heading.
     """
 
     kind: str = "hold"
@@ -324,7 +324,8 @@ class ScriptedExpert:
         inst, env = self.env.instance, self.env
         body = inst.bricks["object"].body
         meet = np.array([0.25, 0.0, 1.07])  # where the brick is handed over
-        left_at = meet + np.array([0.0, 0.05, 0.0])
+        # Beside and a little above the brick: the left hand can then put it down on the table.
+        left_at = meet + np.array([0.0, 0.045, 0.03])
         q_left = (
             self.ik["left"]
             .solve(left_at + np.array([0.0, 0.07, 0.03]), self._home("left"), None, 100)

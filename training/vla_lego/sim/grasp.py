@@ -11,8 +11,9 @@ The H1 model has rigid "ball" hands, so grasping is modelled, the same way for e
   arrives). A brick held by the other hand is taken over only when the closure *rises* through
   ``grasp_close`` near it (a handover), so a hand that is still opening never grabs it back.
 * An attached brick follows the grasp point kinematically: its offset from the grasp point is
-  frozen at the moment of the grasp and turns with the forearm's heading about the vertical; the
-  brick stays level and its yaw turns with the heading too (a rigid grip about the vertical).
+  frozen at the moment of the grasp and turns with the hand's heading about the vertical
+  (:func:`vla_lego.sim.ik.hand_heading`); the brick stays level and its yaw turns with the heading
+  too (a rigid grip about the vertical).
 * When the closure falls to ``grasp_open`` or below, the brick is released with zero velocity
   and falls under physics onto whatever is below it.
 
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+
+from vla_lego.sim.ik import hand_heading
 
 SIDES: tuple[str, ...] = ("left", "right")
 
@@ -99,8 +102,7 @@ class GraspModel:
         return None
 
     def _heading(self, data: mujoco.MjData, side: str) -> float:
-        ax = data.site_xmat[self.sites[side]].reshape(3, 3)[:, 0]
-        return float(np.arctan2(ax[1], ax[0]))
+        return hand_heading(data.site_xmat[self.sites[side]])
 
     def _nearest(self, data: mujoco.MjData, side: str, free_only: bool) -> int | None:
         site = data.site_xpos[self.sites[side]]

@@ -1,8 +1,8 @@
 """Damped-least-squares inverse kinematics for the H1's 4-DoF arms.
 
 The task for one arm is the position of the ball hand's grasp point (3 values) and, optionally,
-the heading of the forearm about the vertical axis (1 value): with 4 joints that is the whole
-arm. The solver runs on a scratch ``MjData`` so it never disturbs the simulation.
+the hand's heading about the vertical axis (1 value, see :func:`hand_heading`): with 4 joints
+that is the whole arm. The solver runs on a scratch ``MjData`` so it never disturbs the simulation.
 """
 
 from __future__ import annotations
@@ -13,6 +13,17 @@ import mujoco
 import numpy as np
 
 from vla_lego.robot import H1_LAYOUT
+
+
+def hand_heading(xmat: np.ndarray) -> float:
+    """Heading of the hand about the vertical (rad), from a site's 3x3 (or flat) frame.
+
+    Taken from the elbow link's y axis (the elbow joint axis), which stays near horizontal in
+    every reaching pose, so the heading is well defined even with the forearm pointing straight
+    down. 0 when the forearm points forward (+x).
+    """
+    ay = np.asarray(xmat).reshape(3, 3)[:, 1]
+    return float(np.arctan2(-ay[0], ay[1]))
 
 
 def wrap_angle(a: float | np.ndarray) -> float | np.ndarray:
@@ -64,25 +75,24 @@ class ArmIK:
         self._jacr = np.zeros((3, model.nv))
 
     def forward(self, q: np.ndarray) -> tuple[np.ndarray, float]:
-        """Grasp-point position and forearm heading for arm joints ``q`` (4,)."""
+        """Grasp-point position and hand heading for arm joints ``q`` (4,)."""
         self.data.qpos[self.qadr] = q
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)  # mj_jacSite needs cdof from here
         return self.data.site_xpos[self.site].copy(), self._heading()
 
     def _heading(self) -> float:
-        ax = self.data.site_xmat[self.site].reshape(3, 3)[:, 0]
-        return float(np.arctan2(ax[1], ax[0]))
+        return hand_heading(self.data.site_xmat[self.site])
 
     def _jacobian(self, with_heading: bool) -> np.ndarray:
         mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.site)
         jp = self._jacp[:, self.dofadr]
         if not with_heading:
             return jp
-        ax = self.data.site_xmat[self.site].reshape(3, 3)[:, 0]
-        dax = np.cross(self._jacr[:, self.dofadr].T, ax).T  # d(ax)/dq, (3, 4)
-        denom = max(ax[0] ** 2 + ax[1] ** 2, 1e-6)
-        jh = (ax[0] * dax[1] - ax[1] * dax[0]) / denom
+        ay = self.data.site_xmat[self.site].reshape(3, 3)[:, 1]
+        day = np.cross(self._jacr[:, self.dofadr].T, ay).T  # d(ay)/dq, (3, 4)
+        denom = max(ay[0] ** 2 + ay[1] ** 2, 1e-6)
+        jh = (ay[0] * day[1] - ay[1] * day[0]) / denom  # d/dq atan2(-ay_x, ay_y)
         return np.vstack([jp, self.heading_weight * jh[None, :]])
 
     def solve(
@@ -114,4 +124,4 @@ class ArmIK:
         return IKResult(q, float(np.linalg.norm(np.asarray(target) - pos)), herr)
 
 
-__all__ = ["ArmIK", "IKResult", "wrap_angle"]
+__all__ = ["ArmIK", "IKResult", "hand_heading", "wrap_angle"]

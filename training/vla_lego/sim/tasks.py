@@ -239,7 +239,7 @@ class Handover(Task):
             -0.20 + _noise(rng, n),
             _yaw(rng, cfg),
         )
-        target = (WORK_X + _noise(rng, n / 2), 0.18 + _noise(rng, n / 2))
+        target = (WORK_X + _noise(rng, n / 2), 0.15 + _noise(rng, n / 2))
         return TaskInstance(
             self.name,
             seed,
