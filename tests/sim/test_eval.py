@@ -48,3 +48,17 @@ def test_cli_bad_input(capsys) -> None:
     assert "unknown task" in capsys.readouterr().err
     assert main(["--policy", "expert", "--episodes", "0"]) == 2
     assert main(["--policy", "python:no_such_module:thing", "--episodes", "1"]) == 2
+
+
+def test_time_limits_fit_the_expert() -> None:
+    from vla_lego.sim import LegoEnv, ScriptedExpert, SimConfig
+
+    env = LegoEnv()
+    expert = ScriptedExpert(env)
+    for task in ("pick_place", "stack", "handover"):
+        env.reset(task, 0, render=False)
+        expert.reset()
+        assert expert.duration + 1.0 < env.time_limit
+    assert LegoEnv(SimConfig(episode_seconds=3.0)).cfg.episode_seconds == 3.0
+    with pytest.raises(ValueError):
+        SimConfig(episode_seconds=0.0)

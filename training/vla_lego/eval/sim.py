@@ -83,7 +83,7 @@ class EvalConfig:
         seed: Seed of the first episode; episode i uses ``seed + i``.
         control_hz: Rate at which the scheduler is sampled and targets are applied.
         execute: Chunk actions executed before the policy is called again (>= 1).
-        time_limit: Seconds per episode (default: the sim config's ``episode_seconds``).
+        time_limit: Seconds per episode (default: ``LegoEnv.time_limit``, the task's own).
         gif_episodes: Episodes recorded into the GIF.
         gif_fps: Frame rate of the GIF.
     """
@@ -149,7 +149,7 @@ def run_episode(
     sched = ChunkScheduler(ACTION_DIM)
     sched.hold(env.state(), env.sim_time)
     n_sub = _substeps(env, cfg.control_hz)
-    limit = cfg.time_limit or env.cfg.episode_seconds
+    limit = cfg.time_limit or env.time_limit
     next_call, calls, infer_ms, done_at = 0.0, 0, 0.0, None
     traj: dict[str, list] = {"t": [], "command": [], "state": []}
     next_frame = 0.0

@@ -45,7 +45,8 @@ class SimConfig:
         head_camera_fovy: Vertical field of view of the head camera (degrees).
         position_noise: Half-range of the uniform brick position randomisation (m).
         yaw_noise_deg: Half-range of the uniform brick yaw randomisation (degrees).
-        episode_seconds: Time limit of an episode (s).
+        episode_seconds: Time limit of an episode (s); ``None`` takes the task's own limit
+            (12 s for pick_place and stack, 16 s for handover).
         stack_tolerance_m: Stack success: horizontal offset allowed between the bricks (m).
         stack_tolerance_deg: Stack success: yaw error allowed (degrees, modulo symmetry).
         place_tolerance_m: Pick-and-place success: horizontal distance to the target (m).
@@ -69,7 +70,7 @@ class SimConfig:
     head_camera_fovy: float = 40.0
     position_noise: float = 0.03
     yaw_noise_deg: float = 10.0
-    episode_seconds: float = 12.0
+    episode_seconds: float | None = None
     stack_tolerance_m: float = 0.005
     stack_tolerance_deg: float = 5.0
     place_tolerance_m: float = 0.03
@@ -85,7 +86,9 @@ class SimConfig:
         for cam in self.cameras:
             if cam not in CAMERA_NAMES:
                 raise ValueError(f"unknown camera {cam!r}; expected one of {list(CAMERA_NAMES)}")
-        for name in ("fps", "physics_dt", "brick_scale", "grasp_radius", "episode_seconds"):
+        if self.episode_seconds is not None and not self.episode_seconds > 0:
+            raise ValueError(f"SimConfig.episode_seconds must be > 0, got {self.episode_seconds}")
+        for name in ("fps", "physics_dt", "brick_scale", "grasp_radius"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SimConfig.{name} must be > 0, got {getattr(self, name)!r}")
         ratio = (1.0 / self.fps) / self.physics_dt

@@ -179,7 +179,12 @@ class LegoEnv:
     @property
     def done(self) -> bool:
         """Time limit reached."""
-        return self.sim_time >= self.cfg.episode_seconds - 1e-9
+        return self.sim_time >= self.time_limit - 1e-9
+
+    @property
+    def time_limit(self) -> float:
+        """Episode time limit: ``cfg.episode_seconds`` or the task's own."""
+        return self.cfg.episode_seconds or self.task.time_limit
 
     # ----------------------------------------------------------------- low level
     def set_arm_command(
