@@ -159,6 +159,7 @@ def test_collate_and_dummy_dataset() -> None:
     assert tuple(batch["actions"].shape) == (2, 6, 20)
     assert batch["action_is_pad"][1].tolist() == [False] + [True] * 5  # frame 3 ends episode 0
     assert batch["episode_index"].tolist() == [0, 0] and isinstance(batch["instruction"], list)
+    assert ds.episode_index.tolist() == [0] * 4 + [1] * 4 + [2] * 2
     assert set(ds.stats) == {"state", "actions"}
     with pytest.raises(ValueError):
         collate([])

@@ -325,6 +325,7 @@ class DummyDataset(Dataset):
         self.state = (lo + (hi - lo) * rng.random((length, layout.dim))).astype(np.float32)
         self.actions = (lo + (hi - lo) * rng.random((length, layout.dim))).astype(np.float32)
         self.episode_length = episode_length
+        self.episode_index = np.arange(length, dtype=np.int64) // episode_length
         self._seed = seed
 
     @property
