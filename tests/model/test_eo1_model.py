@@ -195,3 +195,22 @@ def test_vision_matches_stock_qwen_vit(tiny_config) -> None:
         grid = torch.tensor([[1, 16, 16]] * 4)
         ref = policy.vlm.model.visual(flat, grid_thw=grid).pooler_output
     torch.testing.assert_close(ours.reshape(-1, ours.shape[-1]), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(tiny_config, batch_factory, obs_of) -> None:
+    torch.manual_seed(0)
+    cpu = EO1Policy(tiny_config).eval()
+    gpu = EO1Policy(tiny_config).eval()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    o = obs_of(batch_factory(3, 2))
+    noise = torch.randn(3, HORIZON, 32)
+    a_cpu, t_cpu = cpu.sample_actions(o, noise=noise)
+    a_gpu, t_gpu = gpu.sample_actions(o, noise=noise)
+    assert t_cpu == t_gpu
+    torch.testing.assert_close(a_gpu, a_cpu, atol=1e-3, rtol=1e-3)
+    inputs = gpu.processor(o)
+    cached, *_ = gpu.sample_normalized(inputs, noise)
+    full, *_ = gpu.sample_normalized(inputs, noise, use_cache=False)
+    assert (cached - full).abs().max() < 1e-4
