@@ -27,9 +27,9 @@ def stamp_s(msg) -> float:
 def test_idle_until_task_then_commands_at_control_rate_following_chunks(make_graph, check_safe):
     g = make_graph()
     d = g.driver
-    time.sleep(1.0)
+    assert d.wait_state(IDLE, 10.0)  # status arrives once discovery is done
+    time.sleep(0.5)
     assert not d.commands, "the node must publish no command before a task is set"
-    assert d.state() == IDLE
     g.start_task("stack the red brick")
     assert d.wait_state(RUNNING, 5.0), d.statuses[-1][1] if d.statuses else "no status"
     t0 = d.now()

@@ -28,6 +28,7 @@ drive it. All public methods are thread-safe.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -54,11 +55,14 @@ class ControllerConfig:
             runs longer holds the robot and its chunk is dropped.
         min_inference_period: Least seconds between inference starts (0: back to back).
         rate_window: Ticks used to measure the control rate.
+        inference_nice: Niceness added to the inference thread only (Linux), so the kernel runs
+            the control loop first when the CPU is busy; 0 leaves it alone.
     """
 
     max_inference_latency: float = 1.0
     min_inference_period: float = 0.0
     rate_window: int = 50
+    inference_nice: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_inference_latency) and self.max_inference_latency > 0):
@@ -71,6 +75,8 @@ class ControllerConfig:
             )
         if self.rate_window < 2:
             raise ValueError(f"rate_window must be >= 2, got {self.rate_window}")
+        if not 0 <= self.inference_nice <= 19:
+            raise ValueError(f"inference_nice must be in [0, 19], got {self.inference_nice}")
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,16 @@ class PolicyController:
             self._thread = None
 
     def _loop(self) -> None:
+        if self.config.inference_nice and hasattr(os, "setpriority"):
+            try:  # on Linux a thread id as PRIO_PROCESS target re-prioritises this thread only
+                tid = threading.get_native_id()
+                os.setpriority(
+                    os.PRIO_PROCESS,
+                    tid,
+                    os.getpriority(os.PRIO_PROCESS, tid) + self.config.inference_nice,
+                )
+            except OSError:
+                pass  # not permitted here: run at normal priority
         while not self._stop.is_set():
             started = time.monotonic()
             ran = self.infer_once(timeout=0.05)

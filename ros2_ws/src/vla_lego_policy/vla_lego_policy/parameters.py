@@ -135,6 +135,13 @@ PARAMS: tuple[ParamSpec, ...] = (
         60.0,
     ),
     ParamSpec(
+        "inference_nice",
+        "int",
+        "Niceness added to the inference thread (Linux) so the control timer wins the CPU.",
+        0,
+        19,
+    ),
+    ParamSpec(
         "require_activation",
         "bool",
         "true: start idle (no commands) until an instruction arrives on the service or topic; "

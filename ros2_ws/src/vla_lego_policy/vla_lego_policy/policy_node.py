@@ -77,7 +77,7 @@ def read_defaults(path: Path) -> dict[str, Any]:
 
 def load_policy(values: dict[str, Any]) -> Policy:
     """Resolve the ``policy`` parameter (plus kwargs/device/seed) to a Policy."""
-    from vla_lego.inference.loading import load_policy_from_spec
+    from vla_lego.inference import load_policy_from_spec
 
     spec, kwargs = values["policy"].strip(), json.loads(values["policy_kwargs"] or "{}")
     if spec.startswith("python:"):
@@ -117,7 +117,9 @@ class PolicyNode(Node):
             SafetyFilter(self._limits(), period),
             clock=self._now,
             config=ControllerConfig(
-                values["max_inference_latency"], values["min_inference_period"]
+                values["max_inference_latency"],
+                values["min_inference_period"],
+                inference_nice=values["inference_nice"],
             ),
             on_chunk=self._publish_chunk,
         )
@@ -304,6 +306,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"[policy_node] ERROR: cannot start: {type(e).__name__}: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    # (rclpy.experimental.EventsExecutor was tried: it does not stop on SIGINT.)
     executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
     try:
