@@ -3,6 +3,7 @@
 from vla_lego.tracking.console import (
     LOGGER_NAME,
     ConsoleProgress,
+    MetricsFile,
     format_duration,
     setup_console_logging,
 )
@@ -11,6 +12,7 @@ from vla_lego.tracking.wandb_tracker import WandbTracker
 __all__ = [
     "LOGGER_NAME",
     "ConsoleProgress",
+    "MetricsFile",
     "WandbTracker",
     "format_duration",
     "setup_console_logging",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -85,4 +86,32 @@ class ConsoleProgress:
         self.logger.info(self.line(step, metrics))
 
 
-__all__ = ["LOGGER_NAME", "ConsoleProgress", "format_duration", "setup_console_logging"]
+class MetricsFile:
+    """Appends one JSON line per logged step to ``metrics.jsonl`` (rank 0): a machine-readable
+    record that needs no W&B (``elapsed_s`` is seconds since the training loop started).
+
+    Args:
+        path: File to append to, or ``None`` to record nothing (other ranks).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.t0 = time.perf_counter()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        if self.path is None:
+            return
+        record = {"step": step, "elapsed_s": time.perf_counter() - self.t0, **metrics}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+__all__ = [
+    "LOGGER_NAME",
+    "ConsoleProgress",
+    "MetricsFile",
+    "format_duration",
+    "setup_console_logging",
+]

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from vla_lego.tracking import ConsoleProgress, WandbTracker, setup_console_logging
+from vla_lego.tracking import ConsoleProgress, MetricsFile, WandbTracker, setup_console_logging
 from vla_lego.train import builders
 from vla_lego.train.checkpoint import CheckpointManager, verify_checkpoint
 from vla_lego.train.config import grad_accum_steps, validate_config
@@ -157,6 +157,9 @@ class Trainer:
             torch.set_num_threads(int(self.tcfg.num_threads))
         if self.tcfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # Filling every torch.empty with NaN (a debugging aid of deterministic mode) costs
+            # seconds per step with DeepSpeed's large gradient buckets and changes no result.
+            torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
             if self.info.device.type == "cuda":
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
                 torch.backends.cudnn.benchmark = False
@@ -356,6 +359,8 @@ class Trainer:
             self.setup()
         max_steps = int(self.tcfg.max_steps)
         progress = ConsoleProgress(max_steps, self.step, self.global_batch, self.log)
+        metrics_path = self.paths.log_dir / "metrics.jsonl"
+        self.metrics_file = MetricsFile(metrics_path if self.info.is_main else None)
         metrics: dict[str, float] = {}
         last_ckpt = self.ckpt.latest_valid() if self.step > 0 else None
         time_limited = False
@@ -406,6 +411,7 @@ class Trainer:
         rate, _ = progress.rates(self.step)
         reduced["perf/samples_per_s"] = rate * self.global_batch
         self.tracker.log(reduced, self.step)
+        self.metrics_file.write(self.step, reduced)
         return reduced
 
     # ------------------------------------------------------------------ validation
@@ -433,6 +439,7 @@ class Trainer:
             ", ".join(f"{k} {v:.4g}" for k, v in out.items()),
         )
         self.tracker.log(out, self.step)
+        self.metrics_file.write(self.step, out)
         return out
 
     def _val_batches(self, vcfg: DictConfig) -> tuple[dict[str, float], int, float, int]:
