@@ -1,0 +1,172 @@
+"""Offline bag tools on bags written directly with rosbags: replay-eval with simulated timing and
+its report, bag2dataset into the vla_lego.data format, and the CLIs' bad-input behaviour."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vla_lego.bags import bag2dataset, replay_eval
+from vla_lego.bags.bag2dataset import ConvertConfig, convert
+from vla_lego.bags.replay import replay
+from vla_lego.bags.replay_eval import node_config
+from vla_lego.robot import H1_LAYOUT, LayoutMismatchError
+from vla_lego.robot import topics as T
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bagfactory import T0_NS, demo_trajectory, write_demo_bag  # noqa: E402
+from replay_policy import ImageTimePolicy  # noqa: E402
+
+POLICY = "python:replay_policy:ImageTimePolicy"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo_bag(tmp_path_factory.mktemp("demo") / "demo", storage="mcap", duration=3.0)
+
+
+def test_simulated_replay_is_deterministic_and_delay_matters(demo: Path) -> None:
+    cfg = node_config({"head": T.HEAD_CAMERA_TOPIC})
+    runs = [replay(demo, ImageTimePolicy(), cfg, progress=False) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].predicted, runs[1].predicted)
+    assert runs[0].timing == "simulated" and np.isfinite(runs[0].predicted[-1]).all()
+    slow = replay(demo, ImageTimePolicy(), replace(cfg, inference_delay=0.15), progress=False)
+    # Later chunks: fewer of them, actions in the past skipped, different commands.
+    assert len(slow.chunks) < len(runs[0].chunks)
+    assert (
+        slow.stats["scheduler"]["skipped_actions"] > runs[0].stats["scheduler"]["skipped_actions"]
+    )
+    assert np.nanmax(np.abs(slow.predicted - runs[0].predicted)) > 1e-3
+    # Every command honours the node's safety limits.
+    lim = cfg.safety_limits()
+    ok = np.isfinite(slow.predicted).all(axis=1)
+    assert np.all(slow.predicted[ok] >= lim.lower - 1e-9) and np.all(
+        slow.predicted[ok] <= lim.upper + 1e-9
+    )
+    step = np.abs(np.diff(slow.predicted[ok], axis=0))
+    assert np.all(step <= lim.max_velocity / cfg.control_rate + 1e-6)
+
+
+def test_report_folder_with_plots(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    rc = replay_eval.main(
+        [str(demo), "--policy", POLICY, "--out", str(out), "-q", "--inference-delay", "0", "0.1"]
+    )
+    assert rc == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "metrics.json", "delay_sweep.png"} <= names
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 5
+    for png in pngs:
+        img = np.asarray(Image.open(png).convert("L"), dtype=float)
+        assert img.shape[0] > 200 and img.std() > 5, png  # drawn, not blank
+    md = (out / "report.md").read_text()
+    assert "| simulated delay 0.1 s |" in md and "left_shoulder_pitch_joint" in md
+    runs = json.loads((out / "metrics.json").read_text())["runs"]
+    assert [r["inference_delay"] for r in runs] == [0.0, 0.1]
+    assert runs[0]["tracking"]["compared_ticks"] > 50
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_replay_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    no_instr = write_demo_bag(tmp_path / "no_instr", duration=1.0, instruction=None)
+    out = tmp_path / "r1"
+    assert replay_eval.main([str(no_instr), "--policy", POLICY, "--out", str(out), "-q"]) == 2
+    assert f"missing required topic {T.INSTRUCTION_TOPIC}" in capsys.readouterr().err
+    assert not out.exists()
+    wrong = [*H1_LAYOUT.names[:-1], "right_hand_sixth_finger"]
+    bad = write_demo_bag(tmp_path / "bad_names", duration=1.0, joint_names=wrong)
+    assert replay_eval.main([str(bad), "--policy", POLICY, "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "right_hand_sixth_finger" in err and str(bad) in err
+    assert not out.exists()
+    assert replay_eval.main([str(tmp_path / "nope"), "--policy", POLICY, "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bag2dataset_both_storages_split_and_resampled(tmp_path: Path) -> None:
+    from vla_lego.data import LegoDataset
+
+    a = write_demo_bag(tmp_path / "a", storage="mcap", duration=2.0)
+
+    def second_task(w, ts):  # an instruction change 1 s into bag b
+        conn = next(c for c in w.connections if c.topic == T.INSTRUCTION_TOPIC)
+        msg = ts.types["std_msgs/msg/String"](data="hand the brick over")
+        w.write(conn, T0_NS + 1_000_000_000, ts.serialize_cdr(msg, conn.msgtype))
+
+    b = write_demo_bag(
+        tmp_path / "b", storage="sqlite3", duration=2.0, split_hands=True, extra=second_task
+    )
+    out = tmp_path / "ds"
+    cfg = ConvertConfig(fps=10, state_topics=(T.JOINT_STATES_TOPIC,), image_size=(32, 32))
+    s1 = convert([a], out, cfg, progress=False)
+    assert s1.episodes == 1 and s1.frames >= 19
+    cfg2 = ConvertConfig(
+        fps=10, state_topics=(T.JOINT_STATES_TOPIC, "/h1/hand_states"), image_size=(32, 32)
+    )
+    s2 = convert([b], tmp_path / "ds_b", cfg2, progress=False)
+    assert s2.episodes == 2 and set(s2.tasks) == {
+        "stack the red brick on the blue brick",
+        "hand the brick over",
+    }
+    ds = LegoDataset(tmp_path / "ds_b", horizon=4)
+    assert ds.fps == 10 and ds.camera_names == ["head"]
+    first = ds[0]
+    assert first["images"].shape == (1, 32, 32, 3) and first["actions"].shape == (4, 20)
+    # Resampling: frame k of episode 0 holds the command at its grid time (linear interpolation).
+    k = 5
+    t_k = 0.003 + k / 10  # the grid starts once every stream has begun (commands, at 3 ms)
+    frame = ds[k]
+    np.testing.assert_allclose(frame["actions"][0], demo_trajectory(t_k), atol=1e-3)
+    np.testing.assert_allclose(frame["state"], demo_trajectory(t_k - 0.05), atol=1e-3)
+    assert ds[len(ds) - 1]["instruction"] == "hand the brick over"
+    assert np.isfinite(ds.stats["state"]["std"]).all()
+
+
+def test_bag2dataset_bad_input_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_demo_bag(tmp_path / "good", duration=1.0)
+    split = write_demo_bag(tmp_path / "split", duration=1.0, split_hands=True)
+    out = tmp_path / "ds"
+    # The second bag lacks the hand joints on /h1/joint_states: nothing may be written.
+    with pytest.raises(LayoutMismatchError, match=f"bag {split}.*left_hand_pinky"):
+        convert([good, split], out, ConvertConfig(), progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".ds*"))
+    assert bag2dataset.main([str(good), str(tmp_path / "missing"), "-o", str(out), "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert bag2dataset.main([str(good), "-o", str(out), "-q", "--action-topics", "/nope"]) == 2
+    assert "missing required topic /nope" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".ds*"))
+
+
+@pytest.mark.slow
+def test_bag2dataset_output_trains(tmp_path: Path) -> None:
+    from vla_lego.train.api import run
+
+    bags = [
+        write_demo_bag(tmp_path / f"b{i}", duration=2.0, t0_ns=T0_NS + i * 10**10) for i in range(2)
+    ]
+    ds = tmp_path / "ds"
+    assert bag2dataset.main([*map(str, bags), "-o", str(ds), "--image-size", "56", "56", "-q"]) == 0
+    policy_dir = run(
+        [
+            "trainer=debug",
+            "model=tiny",
+            "data=sim",
+            f"data.path={ds}",
+            "logging=disabled",
+            "trainer.max_steps=2",
+            "trainer.validation.every_n_steps=2",
+            "trainer.checkpoint.every_n_steps=2",
+            f"paths.root={tmp_path / 'run'}",
+        ]
+    )
+    assert (policy_dir / "config.json").is_file() or any(policy_dir.iterdir())
