@@ -268,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.exclude and not args.all:
+        parser.error("--exclude only applies with --all")
     topics = None if args.all else (args.topics or list(DEFAULT_TOPICS))
     try:
         limits = RecordLimits(args.duration, args.max_size, args.max_messages)
