@@ -80,7 +80,10 @@ class LegoEnv:
         # Inspire order <-> layout order for the 12 hand values.
         self._hand_layout = np.array([H1_LAYOUT.index(n) for n in HAND_INSPIRE_ORDER])
         self._hand_speed = H1_LAYOUT.max_velocity[self._hand_layout]
-        self._side_of_hand = np.array([n.split("_")[0] for n in HAND_INSPIRE_ORDER])
+        sides = [n.split("_")[0] for n in HAND_INSPIRE_ORDER]  # Inspire: one side, then the other
+        self._hand_slices = {
+            s: slice(sides.index(s), len(sides) - sides[::-1].index(s)) for s in SIDES
+        }
         self._bricks = {name: m.body(name).id for name, _, _ in BRICK_POOL}
         self._half_h = {name: float(m.geom(f"{name}_body").size[2]) for name, _, _ in BRICK_POOL}
         self._targets = {name: m.body(name).mocapid[0] for name in TARGET_NAMES}
@@ -221,13 +224,18 @@ class LegoEnv:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         dt = self.model.opt.timestep
+        closures = {s: self.hand_closure(s) for s in SIDES}
         for _ in range(int(n)):
-            dq = np.clip(
-                self._hand_cmd - self._hand_q, -self._hand_speed * dt, self._hand_speed * dt
-            )
-            self._hand_q = self._hand_q + dq
-            self.grasp.update(self.data, {s: self.hand_closure(s) for s in SIDES})
-            self.grasp.apply(self.data)
+            if not np.array_equal(self._hand_q, self._hand_cmd):
+                step = self._hand_speed * dt
+                self._hand_q = self._hand_q + np.clip(self._hand_cmd - self._hand_q, -step, step)
+                closures = {s: self.hand_closure(s) for s in SIDES}
+            # Open empty hands cannot grasp or release anything: skip the grasp model then.
+            if self.grasp.grips or max(closures.values()) >= self.cfg.grasp_close:
+                self.grasp.update(self.data, closures)
+                self.grasp.apply(self.data)
+            else:
+                self.grasp.note_open()
             mujoco.mj_step(self.model, self.data)
 
     def arm_joint_state(self) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +248,8 @@ class LegoEnv:
 
     def hand_closure(self, side: str) -> float:
         """1 - mean finger opening of ``side`` (0 open .. 1 closed)."""
-        return float(1.0 - self._hand_q[self._side_of_hand == side].mean())
+        sl = self._hand_slices[side]
+        return 1.0 - float(self._hand_q[sl].sum()) / (sl.stop - sl.start)
 
     def render(
         self, camera: str = "head", height: int | None = None, width: int | None = None

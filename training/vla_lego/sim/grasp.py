@@ -139,6 +139,10 @@ class GraspModel:
                     self.ever_held[side].add(b)
             self._was_closed[side] = closed
 
+    def note_open(self) -> None:
+        """Record that both hands are below the grasp threshold (the update's fast path)."""
+        self._was_closed = dict.fromkeys(SIDES, False)
+
     def apply(self, data: mujoco.MjData) -> None:
         """Move every held brick to its grip pose (call before each physics step)."""
         for side, g in self.grips.items():
