@@ -123,15 +123,27 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
     }
 
 
-def run_replay(cfg: DemoConfig, bag: str, export_dir: str) -> dict[str, Any]:
+def run_replay(cfg: DemoConfig, bag: str, export_dir: str, instruction: str) -> dict[str, Any]:
     """Stage 5: replay-eval of the recorded episode (deterministic, offline)."""
     from vla_lego.bags import replay_eval
 
     out = cfg.root / "eval" / "replay"
     _log(f"replay: replay-eval of {bag}")
     rc = replay_eval.main(
-        [bag, "--policy", f"{cfg.backend}:{export_dir}", "-o", str(out), "--overwrite", "-q"]
+        [
+            bag,
+            "--policy",
+            f"{cfg.backend}:{export_dir}",
+            "--instruction",
+            instruction,  # set through the SetTask service, so not on a recorded topic
+            "-o",
+            str(out),
+            "--overwrite",
+            "-q",
+        ]
     )
+    if rc != 0:
+        raise RuntimeError(f"replay-eval of {bag} failed with exit code {rc}")
     metrics: dict[str, Any] = {}
     mfile = out / "metrics.json"
     if mfile.is_file():
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = None
     if ros["bag"]:
         _log("[5/6] replay-eval of the recorded episode")
-        replay = run_replay(cfg, ros["bag"], export["export"])
+        replay = run_replay(cfg, ros["bag"], export["export"], ros["outcomes"][0].instruction)
     _log("[6/6] report")
     summary = write_report(cfg, data, train, export, ros, replay, time.monotonic() - t0)
     print(summary["table"], flush=True)

@@ -22,6 +22,14 @@ def _fmt(v: float | None, unit: str = "", digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}{unit}"
 
 
+def _replay_row(rep: dict[str, Any] | None) -> str:
+    if not rep or not rep["runs"]:
+        return "not run"
+    r = rep["runs"][0]
+    rmse = _fmt(r["worst_joint_rmse"], " rad", 6)
+    return f"worst joint RMSE {rmse} over {r['compared_ticks']} ticks"
+
+
 def _plots(out: Path, outcomes: list[Any], periods: np.ndarray) -> list[str]:
     import matplotlib
 
@@ -50,6 +58,25 @@ def _plots(out: Path, outcomes: list[Any], periods: np.ndarray) -> list[str]:
         plt.close(fig)
         files.append("command_period.png")
     return files
+
+
+def _replay_summary(replay: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Worst per-joint RMSE / max error of replayed vs recorded commands, per replay run."""
+    if not replay:
+        return None
+    runs = replay.get("metrics", {}).get("runs") or []
+    out: dict[str, Any] = {"report": replay.get("report"), "runs": []}
+    for r in runs:
+        joints = (r.get("tracking") or {}).get("joints") or {}
+        out["runs"].append(
+            {
+                "label": r.get("label"),
+                "compared_ticks": (r.get("tracking") or {}).get("compared_ticks"),
+                "worst_joint_rmse": max((j["rmse"] for j in joints.values()), default=None),
+                "worst_joint_max_abs": max((j["max_abs"] for j in joints.values()), default=None),
+            }
+        )
+    return out
 
 
 def write_report(
@@ -90,7 +117,7 @@ def write_report(
         "control_period_ms_p50": _pct(periods, 50),
         "control_p99_ms": _pct(periods, 99),
         "control_period_ms_max": float(periods.max()) if periods.size else None,
-        "replay": (replay or {}).get("metrics", {}).get("runs"),
+        "replay": _replay_summary(replay),
         "subtask_examples": sorted(set(ros["subtasks"]))[:5],
         "total_seconds": round(total_seconds, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -111,6 +138,7 @@ def write_report(
             f"{_fmt(summary['control_p99_ms'], ' ms')} / "
             f"{_fmt(summary['control_period_ms_max'], ' ms')}",
         ),
+        ("replay-eval vs recorded commands", _replay_row(summary["replay"])),
         ("total time", f"{total_seconds / 60:.1f} min"),
     ]
     table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
