@@ -156,8 +156,12 @@ def _config(args: dict[str, Any]) -> SimConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(__doc__)
+        return 0
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv)
         cfg = _config(args)
         report = generate_dataset(
             args["task"],
