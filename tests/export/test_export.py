@@ -215,3 +215,22 @@ def test_tensorrt_profiles_and_missing_tensorrt(tiny_checkpoint: Path, tmp_path:
                 tiny_checkpoint, tmp_path / "trt", ExportOptions(fmt="tensorrt", precision="fp16")
             )
         assert not (tmp_path / "trt").exists()
+
+
+@pytest.mark.slow
+def test_cli_dynamo_export_without_text(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "dyn"
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-text"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and set(summary["graphs"]) == {"prefix", "denoise_step"}
+    assert summary["parity"]["max_abs_error"] < 1e-4
+    with pytest.raises(ValueError, match="without the text decode graph"):
+        load_policy(out, backend="onnxruntime")
+    ort = load_policy(out, backend="onnxruntime", seed=9, decode_text=False)
+    ref = load_policy(tiny_checkpoint, backend="torch", seed=9, decode_text=False)
+    obs = _observation(9, 1, "stack")
+    assert float(np.max(np.abs(ort.predict(obs).actions - ref.predict(obs).actions))) < 1e-4
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-text"])
+    assert rc == 1 and "exists and is not empty" in capsys.readouterr().err
