@@ -2,6 +2,8 @@
 # Smoke test on one GPU: the debug trainer on the tiny model, plain PyTorch, bf16.
 # Submit from a login node:  bash training/infra/gilbreth/01_smoke_1gpu.sh [extra overrides]
 # (DRY_RUN=1 prints the sbatch/srun commands instead.)
+# The variables below are read by common.sh (sbatch options and the launch).
+# shellcheck disable=SC2034
 ACCOUNT="${ACCOUNT:-your-account}"
 PARTITION="${PARTITION:-a100-80gb}"
 QOS="${QOS:-standby}"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test on one node with 4 GPUs: DDP (NCCL) on the base model.
 # Submit from a login node:  bash training/infra/gilbreth/02_smoke_1node_4gpu.sh [overrides]
+# The variables below are read by common.sh (sbatch options and the launch).
+# shellcheck disable=SC2034
 ACCOUNT="${ACCOUNT:-your-account}"
 PARTITION="${PARTITION:-a100-80gb}"
 QOS="${QOS:-standby}"

@@ -2,6 +2,8 @@
 # Multi-node smoke test: 2 nodes x 4 GPUs, DeepSpeed ZeRO-2 + bf16 (cluster=gilbreth), one
 # torchrun per node (srun) meeting at a c10d rendezvous on the first node.
 # Submit from a login node:  bash training/infra/gilbreth/04_smoke_8gpu_deepspeed.sh [overrides]
+# The variables below are read by common.sh (sbatch options and the launch).
+# shellcheck disable=SC2034
 ACCOUNT="${ACCOUNT:-your-account}"
 PARTITION="${PARTITION:-a100-80gb}"
 QOS="${QOS:-normal}"

