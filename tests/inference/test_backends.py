@@ -10,6 +10,7 @@ import torch
 
 from vla_lego.inference import Observation, Policy, load_policy
 from vla_lego.inference.engine import observation_to_batch
+from vla_lego.inference.registry import guess_backend
 from vla_lego.models.eo1 import EO1Config, EO1Policy
 from vla_lego.robot import H1_LAYOUT
 
@@ -80,6 +81,12 @@ def test_bad_observations_are_refused(quiet_policy: Policy, mutate, match: str) 
     mutate(obs)
     with pytest.raises(ValueError, match=match):
         quiet_policy.predict(obs)
+
+
+def test_checkpoint_paths_resolve_to_the_torch_backend(checkpoint: Path, tmp_path: Path) -> None:
+    assert guess_backend(checkpoint) == "torch"  # its manifest.json is a checkpoint's
+    (tmp_path / "manifest.json").write_text('{"format": "vla_lego.export"}')
+    assert guess_backend(tmp_path) == "onnxruntime"
 
 
 def test_torch_backend_refuses_a_non_checkpoint(tmp_path: Path) -> None:
