@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from rosutil import ChildProcess, spun_node, wait_until
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
 
 from vla_lego.bags import BagReader, replay_eval
 from vla_lego.bags.writer import partial_path
@@ -152,6 +153,7 @@ def test_live_play_publishes_inputs_at_recorded_rate(
         joints = probe.collect(JointState, T.JOINT_STATES_TOPIC, 500)
         images = probe.collect(Image, T.HEAD_CAMERA_TOPIC, 100)
         commands = probe.collect(JointState, T.ARM_COMMAND_TOPIC, 100)
+        probe.collect(String, T.INSTRUCTION_TOPIC, 10)
         player = ChildProcess(
             [
                 sys.executable,
@@ -162,7 +164,9 @@ def test_live_play_publishes_inputs_at_recorded_rate(
                 "--restamp",
                 "-q",
                 "--start-delay",
-                "1.0",
+                "0.2",
+                "--wait-for-subscribers",
+                "30",
             ],
             env,
         )

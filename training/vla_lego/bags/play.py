@@ -44,6 +44,8 @@ class PlayOptions:
         restamp: Shift ``header.stamp`` of every message so the recording looks live.
         clock_hz: Publish the bag time on ``/clock`` at most this often (0: off).
         loop: Start over at the end until stopped.
+        wait_for_subscribers: Before the first message, wait up to this many seconds until
+            every published topic has a matched subscriber (0: do not wait).
     """
 
     topics: tuple[str, ...] | None = None
@@ -53,6 +55,7 @@ class PlayOptions:
     restamp: bool = False
     clock_hz: float = 0.0
     loop: bool = False
+    wait_for_subscribers: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.rate <= 100.0:
@@ -120,6 +123,7 @@ def play(
             clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, 10)
         print(f"vla-play: publishing {len(topics)} topics from {bag}: {topics}", flush=True)
         time.sleep(opts.start_delay)
+        _wait_for_subscribers(pubs, opts.wait_for_subscribers, stop)
         total = sum(reader.topics[t].count for t in topics)
         sent = 0
         with tqdm(total=total, unit="msg", desc="playing", disable=not progress) as bar:
@@ -158,6 +162,18 @@ def _play_once(
         sent += 1
         bar.update(1)
     return sent
+
+
+def _wait_for_subscribers(pubs: dict[str, Any], timeout: float, stop: threading.Event) -> None:
+    """Messages published before DDS matched a subscriber are lost: wait for the matches."""
+    deadline = time.monotonic() + timeout
+    while timeout > 0 and not stop.is_set() and time.monotonic() < deadline:
+        if all(p.get_subscription_count() > 0 for p in pubs.values()):
+            return
+        time.sleep(0.05)
+    lonely = [t for t, p in pubs.items() if p.get_subscription_count() == 0]
+    if timeout > 0 and lonely:
+        print(f"vla-play: no subscriber on {lonely} after {timeout} s; playing anyway", flush=True)
 
 
 def _publish_clock(pub: Any, t_ns: int) -> None:

@@ -239,6 +239,13 @@ def _add_live_args(p: argparse.ArgumentParser) -> None:
         help="publish bag time on /clock at HZ (for use_sim_time nodes)",
     )
     g.add_argument("--loop", action="store_true", help="play again and again until Ctrl-C")
+    g.add_argument(
+        "--wait-for-subscribers",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for a subscriber on every played topic before starting",
+    )
     g.add_argument("--start-delay", type=float, default=0.5, help="s to wait for discovery")
 
 
@@ -345,6 +352,7 @@ def live(args: argparse.Namespace) -> int:
         restamp=args.restamp,
         clock_hz=args.clock,
         loop=args.loop,
+        wait_for_subscribers=args.wait_for_subscribers,
     )
     return play(args.bag, opts, stop=stop, progress=not args.quiet)
 
