@@ -11,6 +11,7 @@ import torch
 from vla_lego.inference import Observation, Policy, load_policy
 from vla_lego.inference.engine import observation_to_batch
 from vla_lego.inference.registry import guess_backend
+from vla_lego.inference.torch_backend import resolve_checkpoint
 from vla_lego.models.eo1 import EO1Config, EO1Policy
 from vla_lego.robot import H1_LAYOUT
 
@@ -85,6 +86,11 @@ def test_bad_observations_are_refused(quiet_policy: Policy, mutate, match: str) 
 
 def test_checkpoint_paths_resolve_to_the_torch_backend(checkpoint: Path, tmp_path: Path) -> None:
     assert guess_backend(checkpoint) == "torch"  # its manifest.json is a checkpoint's
+    assert resolve_checkpoint(checkpoint) == checkpoint
+    step = tmp_path / "step_00000100"
+    (step / "policy").mkdir(parents=True)
+    (step / "policy" / "manifest.json").write_text("{}")
+    assert resolve_checkpoint(step) == step / "policy"  # a training checkpoint
     (tmp_path / "manifest.json").write_text('{"format": "vla_lego.export"}')
     assert guess_backend(tmp_path) == "onnxruntime"
 

@@ -31,7 +31,7 @@ from vla_lego.export.onnx_graphs import (
     kv_names,
 )
 from vla_lego.inference.errors import ModelVersionError
-from vla_lego.inference.torch_backend import policy_dt
+from vla_lego.inference.torch_backend import policy_dt, resolve_checkpoint
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.checkpoint import MANIFEST as CHECKPOINT_MANIFEST
 from vla_lego.models.checkpoint import read_json, verify_directory
@@ -107,11 +107,14 @@ def check_model_version(checkpoint: Path) -> dict[str, Any]:
 def export_checkpoint(checkpoint: str | Path, out: str | Path, options: ExportOptions) -> Manifest:
     """``python -m vla_lego.export`` in a function: load, export, gate, write.
 
+    ``checkpoint`` is a policy checkpoint (``EO1Policy.save_pretrained``) or a training
+    checkpoint ``step_*/`` holding one in ``policy/``.
+
     Raises:
         FileNotFoundError / ModelVersionError / CheckpointError: bad checkpoint.
         ParityError: the graphs do not match PyTorch (the output directory is not created).
     """
-    ckpt = Path(checkpoint)
+    ckpt = resolve_checkpoint(Path(checkpoint))
     check_model_version(ckpt)
     files = verify_directory(ckpt, ())["files"]
     source = {

@@ -20,6 +20,15 @@ from vla_lego.robot import H1_LAYOUT
 DEFAULT_FPS = 10.0  # dataset rate of sim-generated data (docs/INTERFACES.md)
 
 
+def resolve_checkpoint(path: Path) -> Path:
+    """A policy checkpoint directory; a training checkpoint (``step_*/``) resolves to its
+    ``policy/`` sub-directory."""
+    path = Path(path)
+    if not (path / "manifest.json").is_file() and (path / "policy" / "manifest.json").is_file():
+        return path / "policy"
+    return path
+
+
 def policy_dt(policy: EO1Policy) -> float:
     """Seconds between actions: ``1 / fps`` of the config if it has one, else of the default
     dataset rate (the checkpoint format does not record the dataset's fps yet)."""
@@ -107,8 +116,15 @@ def load_torch_policy(
     """Registry loader: ``EO1Policy.from_pretrained(path)`` on ``device``."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
-    policy = EO1Policy.from_pretrained(path, layout=H1_LAYOUT, device=device)
+    policy = EO1Policy.from_pretrained(resolve_checkpoint(path), layout=H1_LAYOUT, device=device)
     return torch_policy(policy, seed=seed, decode_text=decode_text)
 
 
-__all__ = ["DEFAULT_FPS", "TorchStepGraphs", "load_torch_policy", "policy_dt", "torch_policy"]
+__all__ = [
+    "DEFAULT_FPS",
+    "TorchStepGraphs",
+    "load_torch_policy",
+    "policy_dt",
+    "resolve_checkpoint",
+    "torch_policy",
+]
