@@ -50,6 +50,17 @@ def image(ts: Typestore, t_ns: int, value: int, h: int = 24, w: int = 32) -> Any
     )
 
 
+def compressed_image(ts: Typestore, t_ns: int, value: int, h: int = 24, w: int = 32) -> Any:
+    from vla_lego.runtime.images import encode_compressed
+
+    Img = ts.types["sensor_msgs/msg/CompressedImage"]
+    rgb = np.full((h, w, 3), value, np.uint8)
+    data = np.frombuffer(encode_compressed(rgb, "png"), np.uint8)
+    return Img(
+        header=_header(ts, t_ns, "head_camera"), format="rgb8; png compressed rgb8", data=data
+    )
+
+
 def demo_trajectory(t: np.ndarray | float) -> np.ndarray:
     """A smooth in-limits trajectory in the layout (arms and hands), t in seconds since start."""
     lo, hi = H1_LAYOUT.lower, H1_LAYOUT.upper
@@ -72,15 +83,23 @@ def write_demo_bag(
     commands: bool = True,
     extra: Callable[[Writer, Typestore], None] | None = None,
     t0_ns: int = T0_NS,
+    compressed: bool = False,
 ) -> Path:
     """A teleop-style demonstration: head camera, joint states following the commands, commands.
 
-    With ``split_hands`` the hand joints come on a separate ``/h1/hand_states`` topic.
+    With ``split_hands`` the hand joints come on a separate ``/h1/hand_states`` topic; with
+    ``compressed`` the camera is a PNG ``CompressedImage`` on ``.../image_raw/compressed``.
     """
     ts = build_typestore()
     plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
     with Writer(path, version=9, storage_plugin=plugin) as w:
-        c_img = w.add_connection(T.HEAD_CAMERA_TOPIC, "sensor_msgs/msg/Image", typestore=ts)
+        c_img = (
+            w.add_connection(
+                T.HEAD_CAMERA_TOPIC + "/compressed", "sensor_msgs/msg/CompressedImage", typestore=ts
+            )
+            if compressed
+            else w.add_connection(T.HEAD_CAMERA_TOPIC, "sensor_msgs/msg/Image", typestore=ts)
+        )
         c_js = w.add_connection(T.JOINT_STATES_TOPIC, "sensor_msgs/msg/JointState", typestore=ts)
         c_hand = (
             w.add_connection("/h1/hand_states", "sensor_msgs/msg/JointState", typestore=ts)
@@ -95,7 +114,8 @@ def write_demo_bag(
             events.append((t0_ns, 0, c_ins, String(data=instruction)))
         for k in range(int(duration * camera_rate)):
             t = t0_ns + int(k * 1e9 / camera_rate) + 1_000_000
-            events.append((t, 1, c_img, image(ts, t, 40 + 10 * (k // 10))))
+            make = compressed_image if compressed else image
+            events.append((t, 1, c_img, make(ts, t, 40 + 10 * (k // 10))))
         names = list(joint_names)
         for k in range(int(duration * joint_rate)):
             t = t0_ns + int(k * 1e9 / joint_rate) + 2_000_000

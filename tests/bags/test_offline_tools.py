@@ -130,6 +130,19 @@ def test_bag2dataset_both_storages_split_and_resampled(tmp_path: Path) -> None:
     assert np.isfinite(ds.stats["state"]["std"]).all()
 
 
+def test_compressed_camera_bags(tmp_path: Path) -> None:
+    from vla_lego.data import LegoDataset
+
+    bag = write_demo_bag(tmp_path / "png", duration=1.5, compressed=True)
+    s = convert([bag], tmp_path / "ds", ConvertConfig(), progress=False)
+    ds = LegoDataset(s.path, horizon=2)
+    assert ds.camera_names == ["head"] and ds[0]["images"].shape == (1, 24, 32, 3)
+    assert int(ds[0]["images"][0, 0, 0, 0]) == 40  # PNG is lossless: the published value
+    cfg = node_config({"head": T.HEAD_CAMERA_TOPIC + "/compressed"})
+    res = replay(bag, ImageTimePolicy(), cfg, progress=False)
+    assert res.chunks and res.stats["rejected_inputs"]["image"] == 0
+
+
 def test_bag2dataset_bad_input_leaves_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
