@@ -43,6 +43,18 @@ def test_missing_directory_is_named(tmp_path: Path) -> None:
         load_policy(tmp_path, backend="torch", device="tpu")
 
 
+def test_auto_device_picks_what_this_machine_has() -> None:
+    import onnxruntime
+    import torch
+
+    from vla_lego.inference.loading import _auto_device
+
+    ort_gpu = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    assert _auto_device("onnxruntime") == ("cuda" if ort_gpu else "cpu")
+    assert _auto_device("torch") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert _auto_device("tensorrt") == "cuda"
+
+
 def test_python_factory_spec_gives_a_policy_with_known_output() -> None:
     policy = load_policy_from_spec("python:vla_lego.inference.scripted:hold")
     assert isinstance(policy, Policy)

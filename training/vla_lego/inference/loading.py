@@ -26,7 +26,8 @@ def load_policy(
         path: A training checkpoint directory (``torch``) or an export directory
             (``onnxruntime``, ``tensorrt``; see ``python -m vla_lego.export``).
         backend: ``torch``, ``onnxruntime`` or ``tensorrt`` (aliases ``ort``, ``trt``).
-        device: ``cpu`` or ``cuda`` / ``cuda:N``.
+        device: ``cpu``, ``cuda`` / ``cuda:N``, or ``auto`` (the GPU when the backend can use
+            one here: CUDA for torch, the CUDA execution provider for onnxruntime).
         seed: Seed of the host RNG that draws the flow-matching noise; ``reset()`` rewinds it.
         decode_text: Decode the subtask text autoregressively before the actions.
 
@@ -42,11 +43,26 @@ def load_policy(
         raise FileNotFoundError(
             f"{info.path_kind} directory for backend {info.name!r} not found: {str(p)!r}"
         )
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if device not in ("cpu", "auto") and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu', 'auto' or 'cuda[:N]', got {device!r}")
+    if device == "auto":
+        device = _auto_device(info.name)
     loader = resolve_loader(info)
     policy = loader(p, device=device, seed=int(seed), decode_text=bool(decode_text))
     return _check_policy(policy, f"backend {info.name!r}")
+
+
+def _auto_device(backend: str) -> str:
+    """``cuda`` if ``backend`` can run on a GPU of this machine, else ``cpu``."""
+    if backend == "tensorrt":
+        return "cuda"
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _import_attr(target: str) -> Any:
