@@ -108,11 +108,12 @@ class TrtGraph:
         self.device = torch.device(device if device.startswith("cuda") else "cuda")
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        engine = self._runtime.deserialize_cuda_engine(Path(path).read_bytes())
-        if engine is None:
-            raise RuntimeError(f"TensorRT could not deserialize {path} (built by another version?)")
-        self.engine = engine
-        self.context = engine.create_execution_context()
+        with torch.cuda.device(self.device):  # TensorRT works on the current CUDA device
+            engine = self._runtime.deserialize_cuda_engine(Path(path).read_bytes())
+            if engine is None:
+                raise RuntimeError(f"TensorRT could not deserialize {path} (another version?)")
+            self.engine = engine
+            self.context = engine.create_execution_context()
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         is_in = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_in[n]]
@@ -133,6 +134,10 @@ class TrtGraph:
         )
 
     def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        with self._torch.cuda.device(self.device):
+            return self._run(feeds)
+
+    def _run(self, feeds: dict[str, Any]) -> dict[str, Any]:
         torch = self._torch
         keep = []
         for name in self.input_names:
