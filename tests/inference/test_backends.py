@@ -74,6 +74,7 @@ def test_text_decoding_off_and_seeds(checkpoint: Path) -> None:
         (lambda o: o.images.update(cam0=np.zeros((112, 112, 3), np.float32)), "uint8"),
         (lambda o: o.images.update(cam0=np.zeros((112, 112), np.uint8)), r"\(H, W, 3\)"),
         (lambda o: o.images.update(cam2=np.zeros((112, 112, 3), np.uint8)), "camera views"),
+        (lambda o: o.images.update(cam1=np.zeros((8, 64, 3), np.uint8)), ">= 28 px"),
         (lambda o: o.state.__setitem__(3, np.nan), "finite"),
     ],
 )

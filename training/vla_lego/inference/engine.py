@@ -49,7 +49,7 @@ class StepGraphs(Protocol):
         ...
 
 
-def observation_to_batch(obs: Observation, image_size: int) -> dict[str, Any]:
+def observation_to_batch(obs: Observation, image_size: int, min_side: int = 28) -> dict[str, Any]:
     """One :class:`Observation` -> a batch of one in the ``vla_lego.data`` format.
 
     Views are taken in the dict's order. Views of different sizes are first resized to the model's
@@ -65,6 +65,8 @@ def observation_to_batch(obs: Observation, image_size: int) -> dict[str, Any]:
         a = np.asarray(im)
         if a.ndim != 3 or a.shape[-1] != 3 or a.dtype != np.uint8:
             raise ValueError(f"image {name!r}: expected uint8 (H, W, 3), got {a.dtype} {a.shape}")
+        if min(a.shape[:2]) < min_side:
+            raise ValueError(f"image {name!r}: expected sides >= {min_side} px, got {a.shape[:2]}")
         views.append(a)
     if len({v.shape for v in views}) > 1:
         size = (image_size, image_size)
@@ -136,7 +138,10 @@ class ChunkPolicy:
     def predict(self, observation: Observation) -> ActionChunk:
         timer = StageTimer(self.graphs.sync)
         with timer.stage("preprocess"):
-            batch = observation_to_batch(observation, self.config.image_size)
+            cfg = self.config
+            batch = observation_to_batch(
+                observation, cfg.image_size, cfg.patch_size * cfg.spatial_merge_size
+            )
             inputs = self.processor(batch)
         res = self.sample(inputs, self.draw_noise(), timer)
         with timer.stage("postprocess"):
