@@ -212,3 +212,59 @@ def test_paths_under_scratch_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert paths.run_dir == tmp_path / "checkpoints" / "debug-local"
     assert paths.log_dir == tmp_path / "logs" / "debug-local"
     assert (paths.wandb_dir, paths.cache_dir) == (tmp_path / "wandb", tmp_path / "cache")
+
+
+class _Regressor(torch.nn.Module):
+    """A deterministic policy-shaped module: ``compute_loss(batch) -> (loss, metrics)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1)
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = (self.lin(batch["x"]).squeeze(-1) - batch["y"]).pow(2).mean()
+        return loss, {"mse": float(loss.detach())}
+
+
+def _engine(accum: int, clip: float | None):
+    from vla_lego.train.engine import TorchEngine
+
+    torch.manual_seed(0)
+    model = _Regressor()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = build_scheduler(opt, 0, 10, 1.0)
+    return model, TorchEngine(model, opt, sched, SINGLE, "fp32", clip, accum)
+
+
+def test_grad_accumulation_equals_full_batch_and_clipping() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, generator=gen), torch.randn(4, generator=gen)
+    full_model, full = _engine(1, None)
+    full.micro_step({"x": x, "y": y}, last=True)
+    full.finish_step()
+    acc_model, acc = _engine(2, None)
+    acc.micro_step({"x": x[:2], "y": y[:2]}, last=False)
+    acc.micro_step({"x": x[2:], "y": y[2:]}, last=True)
+    acc.finish_step()
+    for a, b in zip(full_model.parameters(), acc_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    _, clipped = _engine(1, 1e-3)
+    clipped.micro_step({"x": x * 100, "y": y}, last=True)
+    norm = clipped.finish_step()
+    assert norm is not None and norm > 1e-3  # pre-clip norm is reported
+
+
+def test_freeze_vision_tower_and_llm() -> None:
+    from vla_lego.models.eo1 import EO1Config, EO1Policy
+    from vla_lego.train.optim import freeze_parameters
+
+    policy = EO1Policy(EO1Config.from_preset("tiny"))
+    assert freeze_parameters(policy, ["visual"], "vision_tower") > 0
+    assert freeze_parameters(policy, ["language_model"], "llm") > 0
+    opt = build_optimizer(policy, 1e-3, 0.1, [0.9, 0.95], 1e-8, ["bias", "norm", "embed"])
+    trainable = {id(p) for g in opt.param_groups for p in g["params"]}
+    for name, param in policy.named_parameters():
+        frozen = "visual" in name or "language_model" in name
+        assert (id(param) in trainable) != frozen, name
+    with pytest.raises(ValueError, match=r"freeze\.llm=true but no parameter name"):
+        freeze_parameters(policy, ["no_such_module"], "llm")
