@@ -68,11 +68,13 @@ def brick_geometry(studs_x: int, studs_y: int, scale: float) -> BrickGeometry:
     )
 
 
-def _look_quat(pitch_deg: float) -> np.ndarray:
-    """Quaternion of a camera looking along +x of its parent, pitched down by ``pitch_deg``."""
-    th = np.deg2rad(pitch_deg)
-    fwd = np.array([np.cos(th), 0.0, -np.sin(th)])
-    x_axis = np.array([0.0, -1.0, 0.0])
+def _look_quat(pitch_deg: float, yaw_deg: float = 0.0) -> np.ndarray:
+    """Quaternion of a camera looking along +x of its parent, turned by ``yaw_deg`` about +z and
+    pitched down by ``pitch_deg`` (image "up" stays towards the parent's +z)."""
+    th, ps = np.deg2rad(pitch_deg), np.deg2rad(yaw_deg)
+    fwd = np.array([np.cos(th) * np.cos(ps), np.cos(th) * np.sin(ps), -np.sin(th)])
+    x_axis = np.cross(fwd, [0.0, 0.0, 1.0])
+    x_axis /= np.linalg.norm(x_axis)
     y_axis = np.cross(-fwd, x_axis)
     mat = np.stack([x_axis, y_axis, -fwd], axis=1)  # columns: camera x, y, z in parent frame
     quat = np.zeros(4)
@@ -135,9 +137,12 @@ def _add_hand_sites_and_cams(spec: mujoco.MjSpec, cfg: SimConfig) -> None:
         site.size = [0.01, 0.01, 0.01]
         cam = elbow.add_camera()
         cam.name = f"{side}_wrist"
-        cam.pos = [0.16, 0.0, 0.06]
-        cam.quat = _look_quat(35.0)
-        cam.fovy = 70.0
+        # Beside the forearm on the outer side, turned in: the ball hand sits at the image edge
+        # and the table under it stays visible.
+        out = -1.0 if side == "right" else 1.0
+        cam.pos = [0.05, 0.09 * out, 0.07]
+        cam.quat = _look_quat(30.0, -20.0 * out)
+        cam.fovy = 75.0
     torso = spec.body("torso_link")
     head = torso.add_camera()
     head.name = "head"
