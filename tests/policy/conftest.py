@@ -156,9 +156,13 @@ class Driver:
         self._thread.join(timeout=2.0)
 
 
-def check_commands_safe(commands: list[tuple[float, Any]], rate: float = 50.0) -> None:
+def check_commands_safe(
+    commands: list[tuple[float, Any]],
+    rate: float = 50.0,
+    limits: tuple[float, float] = (ARM_V, HAND_V),
+) -> None:
     """Every command names all layout joints and lies within position and per-tick speed limits."""
-    lim_v = np.array([ARM_V if j.kind == "arm" else HAND_V for j in H1_LAYOUT.joints])
+    lim_v = np.array([limits[0] if j.kind == "arm" else limits[1] for j in H1_LAYOUT.joints])
     prev = None
     for _, msg in commands:
         assert list(msg.name) == list(H1_LAYOUT.names)
@@ -177,21 +181,29 @@ def check_commands_safe(commands: list[tuple[float, Any]], rate: float = 50.0) -
 class PolicyGraph:
     """One policy node child process plus its driver."""
 
-    def __init__(self, repo_root: Path, env: dict[str, str], tmp: Path, **overrides: Any) -> None:
+    def __init__(
+        self,
+        repo_root: Path,
+        env: dict[str, str],
+        tmp: Path,
+        startup_timeout: float = 30.0,
+        node_env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> None:
         prefix = f"/t{os.getpid()}_{next(_prefix_counter)}"
         self.params = node_params(prefix, **overrides)
-        kwargs = json.loads(self.params["policy_kwargs"])
+        kwargs = json.loads(self.params["policy_kwargs"]) or {"horizon": 10, "dt": 0.1}
         self.policy = SinePolicy(**{k: v for k, v in kwargs.items() if k != "fail_after"})
         params_file = tmp / f"policy_{prefix.strip('/')}.yaml"
         params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": self.params}}))
         self.proc = ChildProcess(
             [str(repo_root / NODE_EXE), "--ros-args", "--params-file", str(params_file)],
-            env,
+            {**env, **(node_env or {})},
             cwd=str(repo_root),
         )
         self.spun = SpunNode(f"policy_driver_{prefix.strip('/')}")
         self.driver = Driver(self.spun, self.params, self.policy)
-        if not self.proc.wait_for_line("policy node ready", 30.0):
+        if not self.proc.wait_for_line("policy node ready", startup_timeout):
             self.close()
             raise AssertionError(f"policy node did not start:\n{self.proc.output}")
 
