@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -109,18 +110,32 @@ def select_device(requested: str, local_rank: int) -> torch.device:
     return torch.device("cuda", index)
 
 
-def init_distributed(device: str, dist_backend: str, timeout_minutes: float) -> DistInfo:
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def init_distributed(
+    device: str, dist_backend: str, timeout_minutes: float, single_group: bool = False
+) -> DistInfo:
     """Reads the launch environment, picks the device and joins the process group.
 
     Args:
         device: ``auto``, ``cpu`` or ``cuda``.
         dist_backend: ``auto`` (NCCL on GPU, gloo on CPU), ``nccl`` or ``gloo``.
         timeout_minutes: Collective timeout.
+        single_group: Create a one-process group when not launched distributed (DeepSpeed
+            needs a process group even for one rank).
     """
     rank, world, local = env_rank_info()
     dev = select_device(device, local)
-    if world <= 1:
+    if world <= 1 and not single_group:
         return DistInfo(0, 1, 0, dev, "none")
+    if world <= 1:
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
     backend = dist_backend
     if backend == "auto":
         backend = "nccl" if dev.type == "cuda" else "gloo"
@@ -137,7 +152,7 @@ def init_distributed(device: str, dist_backend: str, timeout_minutes: float) -> 
             timeout=timedelta(minutes=timeout_minutes),
             device_id=dev if dev.type == "cuda" else None,
         )
-    return DistInfo(rank, world, local, dev, backend)
+    return DistInfo(rank, max(world, 1), local, dev, backend)
 
 
 def barrier(info: DistInfo) -> None:

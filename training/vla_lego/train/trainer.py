@@ -104,7 +104,9 @@ class Trainer:
         """
         self.t_start = time.monotonic()
         cl = self.cfg.cluster
-        self.info: DistInfo = init_distributed(cl.device, cl.dist_backend, cl.timeout_minutes)
+        self.info: DistInfo = init_distributed(
+            cl.device, cl.dist_backend, cl.timeout_minutes, single_group=cl.backend == "deepspeed"
+        )
         validate_config(self.cfg, self.info.world_size)
         self.accum = grad_accum_steps(self.cfg, self.info.world_size)
         self.micro_batch = int(self.tcfg.training.batch_size_per_device)
@@ -291,6 +293,12 @@ class Trainer:
 
     def _load_checkpoint(self, ckpt: Path) -> None:
         state = load_state(ckpt / TRAINER_STATE.removesuffix(".json"))
+        backend = str(self.cfg.cluster.backend)
+        if state["backend"] != backend:
+            raise ValueError(
+                f"checkpoint {ckpt} was written by cluster.backend={state['backend']}, this run "
+                f"uses {backend}; resume with the same backend or start a new run_name"
+            )
         self.engine.load(ckpt)
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
