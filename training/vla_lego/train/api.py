@@ -45,6 +45,7 @@ def train_from_config(cfg: DictConfig) -> TrainResult:
         trainer.setup()
         return trainer.train()
     finally:
+        trainer.close()
         if created_group:
             shutdown_distributed()
 

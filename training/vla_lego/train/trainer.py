@@ -93,6 +93,7 @@ class Trainer:
         self.wandb_id = uuid.uuid4().hex[:12]
         self._iter: Any = None
         self._is_setup = False
+        self._torch_state: tuple[int, bool, bool, bool] | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -143,6 +144,17 @@ class Trainer:
             self.num_train_samples, self.paths.run_dir,
         )  # fmt: skip
 
+    def close(self) -> None:
+        """Gives back process-wide torch settings changed by setup (threads, determinism), so an
+        in-process caller (e.g. the demo) continues with its own."""
+        if self._torch_state is None:
+            return
+        threads, deterministic, warn_only, fill = self._torch_state
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
+        self._torch_state = None
+
     @property
     def global_batch(self) -> int:
         """Samples per optimizer step over all ranks."""
@@ -155,6 +167,12 @@ class Trainer:
         return precision
 
     def _configure_torch(self) -> None:
+        self._torch_state = (
+            torch.get_num_threads(),
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]
+        )
         if self.tcfg.num_threads:
             torch.set_num_threads(int(self.tcfg.num_threads))
         if self.tcfg.deterministic:
