@@ -84,6 +84,7 @@ def write_demo_bag(
     extra: Callable[[Writer, Typestore], None] | None = None,
     t0_ns: int = T0_NS,
     compressed: bool = False,
+    image_size: tuple[int, int] = (24, 32),
 ) -> Path:
     """A teleop-style demonstration: head camera, joint states following the commands, commands.
 
@@ -115,7 +116,7 @@ def write_demo_bag(
         for k in range(int(duration * camera_rate)):
             t = t0_ns + int(k * 1e9 / camera_rate) + 1_000_000
             make = compressed_image if compressed else image
-            events.append((t, 1, c_img, make(ts, t, 40 + 10 * (k // 10))))
+            events.append((t, 1, c_img, make(ts, t, 40 + 10 * (k // 10), *image_size)))
         names = list(joint_names)
         for k in range(int(duration * joint_rate)):
             t = t0_ns + int(k * 1e9 / joint_rate) + 2_000_000

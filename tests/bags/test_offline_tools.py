@@ -161,11 +161,15 @@ def test_bag2dataset_bad_input_leaves_nothing(
 
 
 @pytest.mark.slow
-def test_bag2dataset_output_trains(tmp_path: Path) -> None:
+def test_bag2dataset_output_trains_and_the_model_replays(tmp_path: Path) -> None:
+    """Bags -> dataset -> a few debug-trainer steps -> the trained EO-1 policy in replay-eval."""
     from vla_lego.train.api import run
 
     bags = [
-        write_demo_bag(tmp_path / f"b{i}", duration=2.0, t0_ns=T0_NS + i * 10**10) for i in range(2)
+        write_demo_bag(
+            tmp_path / f"b{i}", duration=2.0, t0_ns=T0_NS + i * 10**10, image_size=(64, 64)
+        )
+        for i in range(2)
     ]
     ds = tmp_path / "ds"
     assert bag2dataset.main([*map(str, bags), "-o", str(ds), "--image-size", "56", "56", "-q"]) == 0
@@ -182,4 +186,11 @@ def test_bag2dataset_output_trains(tmp_path: Path) -> None:
             f"paths.root={tmp_path / 'run'}",
         ]
     )
-    assert (policy_dir / "config.json").is_file() or any(policy_dir.iterdir())
+    out = tmp_path / "report"
+    rc = replay_eval.main(
+        [str(bags[0]), "--policy", f"torch:{policy_dir}", "--seed", "0", "--out", str(out), "-q"]
+    )
+    assert rc == 0
+    run0 = json.loads((out / "metrics.json").read_text())["runs"][0]
+    assert run0["stats"]["accepted_chunks"] > 0 and not run0["stats"]["inference_errors"]
+    assert run0["tracking"]["compared_ticks"] > 0

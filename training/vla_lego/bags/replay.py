@@ -270,6 +270,7 @@ class _GatedPolicy:
         self.reached = threading.Event()  # predict computed (or the attempt ended without one)
         self.release = threading.Event()
         self.last: tuple[Observation, ActionChunk] | None = None
+        self.errors: dict[str, int] = {}  # what predict raised (the controller only holds)
 
     def reset(self) -> None:
         self.inner.reset()
@@ -278,6 +279,10 @@ class _GatedPolicy:
         try:
             chunk = self.inner.predict(observation)
             self.last = (observation, chunk)
+        except Exception as e:
+            key = f"{type(e).__name__}: {e}"[:300]
+            self.errors[key] = self.errors.get(key, 0) + 1
+            raise
         finally:
             self.reached.set()
         self.release.wait()
@@ -476,9 +481,12 @@ class _Simulation:
             return
         if self._inflight is not None:
             self._arrive()  # the previous chunk cannot still be running (the node is sequential)
+        failed = sum(self.gate.errors.values())
         record = self._launch(float(self.rec.chunk_logs[i]))
         if record is None:
-            complete = self._seen == set(self.cfg.cameras.values())
+            if sum(self.gate.errors.values()) > failed:
+                return  # predict raised: counted in inference_errors
+            complete = set(self.cfg.cameras.values()) <= self._seen
             complete = complete and self.controller.sync.joint_positions() is not None
             self.counts["not_reproduced" if complete else "chunks_before_inputs"] += 1
             return
@@ -534,6 +542,7 @@ class _Simulation:
             "inferences": len(self.chunks),
             "accepted_chunks": sum(r.chunk_id >= 0 for r in self.chunks),
             "inference_failures": status.inference_failures,
+            "inference_errors": dict(self.gate.errors),
             "ticks_with_command": int(np.isfinite(self.predicted[:, 0]).sum()),
             "ticks_running": int((self.states == STATE_RUNNING).sum()),
             "ticks_holding": int((self.states == STATE_HOLDING).sum()),

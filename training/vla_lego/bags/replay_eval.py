@@ -320,7 +320,13 @@ def evaluate(args: argparse.Namespace) -> Path:
         policy = load_policy(spec, kwargs, args.seed)
         results: list[ReplayResult] = []
         for run in _runs(cfg, reader, args.inference_delay):
-            results.append(replay(reader, policy, run, progress=not args.quiet))
+            result = replay(reader, policy, run, progress=not args.quiet)
+            errors = result.stats["inference_errors"]
+            if errors and not result.chunks:
+                raise ValueError(
+                    f"policy {spec!r} failed on every observation of {bag}: {next(iter(errors))}"
+                )
+            results.append(result)
         t0 = reader.start_ns / 1e9
         meta = {
             "bag": str(bag),
