@@ -45,7 +45,7 @@ class DemoConfig:
     action_horizon: int = 16
     episodes: int = 10
     eval_seed: int = 100_000
-    episode_seconds: float = 20.0
+    episode_seconds: float = 12.0
     backend: str = "onnxruntime"
     record_episode: bool = True
     gif_frames: int = 60
