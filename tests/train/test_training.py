@@ -236,3 +236,15 @@ def test_bad_dataset_fails_before_training(tmp_path: Path) -> None:
     cfg = compose_config([*BASE[:4], "data=sim", "data.path=/nonexistent/ds", root])
     with pytest.raises(FileNotFoundError, match="no LeRobot dataset"):
         Trainer(cfg).setup()
+
+
+def test_wall_clock_bound_stops_and_checkpoints(tmp_path: Path) -> None:
+    from vla_lego.train import train_from_config
+
+    cfg = compose_config(
+        [*BASE, "trainer.max_steps=50", "trainer.max_minutes=0.0001", f"paths.root={tmp_path}"]
+    )
+    result = train_from_config(cfg)
+    assert result.time_limited and result.step == 1
+    assert result.last_checkpoint == _ckpt(tmp_path, 1, "debug-local")
+    assert result.policy_dir is not None and (result.policy_dir / "model.safetensors").is_file()

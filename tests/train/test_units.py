@@ -177,7 +177,7 @@ def test_console_progress_line() -> None:
     prog = ConsoleProgress(100, 0, 8, logger)
     prog.t0 -= 10.0  # 10 s elapsed
     line = prog.line(20, {"loss": 1.2345, "lr": 1e-3})
-    assert "step 20/100" in line and "loss 1.234" in line
+    assert "step 20/100 [####................] 20.0%" in line and "loss 1.234" in line
     assert "2.00 steps/s" in line and "16.0 samples/s" in line and "ETA 0:00:40" in line
     assert format_duration(math.inf) == "?"
 

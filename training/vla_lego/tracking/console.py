@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 LOGGER_NAME = "vla_lego.train"
+BAR_WIDTH = 20
 
 
 def setup_console_logging(log_file: Path | None, is_main: bool) -> logging.Logger:
@@ -72,8 +73,10 @@ class ConsoleProgress:
     def line(self, step: int, metrics: dict[str, float]) -> str:
         """The progress line for ``step`` (also returned for tests)."""
         rate, eta = self.rates(step)
-        pct = 100.0 * step / self.total_steps
-        parts = [f"step {step}/{self.total_steps} ({pct:4.1f}%)"]
+        frac = step / self.total_steps
+        filled = int(BAR_WIDTH * frac)
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        parts = [f"step {step}/{self.total_steps} [{bar}] {100.0 * frac:4.1f}%"]
         for key in ("loss", "lr", "grad_norm"):
             if key in metrics:
                 parts.append(f"{key} {metrics[key]:.4g}")
