@@ -18,7 +18,9 @@ It prints one markdown table:
 Scenarios: ``idle-policy`` (inference takes no time), ``busy-100ms`` (a Python policy computing
 100 ms per chunk, back to back: the worst case for GIL contention with the control timer), each with
 the inference thread at niceness +0 and +5 (parameter ``inference_nice``), and any ``--policy``
-given (e.g. ``onnxruntime:/path/to/export`` for the tiny exported model).
+given; ``--tiny`` adds the tiny EO-1 model exported to ONNX (built on the fly, ~30 s). The node
+runs with ``VLA_ORT_THREADS`` = CPUs - 1 (unless set) so onnxruntime leaves a core to the control
+loop.
 """
 
 from __future__ import annotations
@@ -86,6 +88,25 @@ def publisher_main(prefix: str, seconds: float) -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def build_tiny_export(out: Path) -> Path:
+    """A tiny untrained EO-1 checkpoint exported to ONNX (as in tests/policy/test_tiny_model.py)."""
+    import torch
+
+    from vla_lego.export import ExportOptions, export_checkpoint
+    from vla_lego.models.eo1 import EO1Config, EO1Policy
+    from vla_lego.robot import H1_LAYOUT
+
+    torch.manual_seed(7)
+    mid = (H1_LAYOUT.lower + H1_LAYOUT.upper) / 2
+    half = (H1_LAYOUT.upper - H1_LAYOUT.lower) / 2
+    feature = {"mean": mid, "std": 0.02 * half, "min": mid - 0.05 * half}
+    feature.update(max=mid + 0.05 * half, q01=mid - 0.05 * half, q99=mid + 0.05 * half)
+    policy = EO1Policy(EO1Config.from_preset("tiny"), stats={"state": feature, "actions": feature})
+    policy.eval().save_pretrained(out / "ckpt")
+    export_checkpoint(out / "ckpt", out / "onnx", ExportOptions(exporter="torchscript"))
+    return out / "onnx"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -219,6 +240,7 @@ def run_scenario(
     # One BLAS thread: a multi-threaded BLAS in a scripted policy would take every core of a small
     # machine from the control timer (a real deployment sizes torch/onnxruntime threads likewise).
     env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env.setdefault("VLA_ORT_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
     node = subprocess.Popen(
         [
             str(NODE_EXE),
@@ -312,6 +334,7 @@ def main() -> int:
     ap.add_argument("--role", choices=["bench", "publisher"], default="bench")
     ap.add_argument("--seconds", type=float, default=10.0, help="measurement window per scenario")
     ap.add_argument("--policy", action="append", default=[], help="extra policy spec to bench")
+    ap.add_argument("--tiny", action="store_true", help="also bench the tiny EO-1 ONNX export")
     args = ap.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     if args.role == "publisher":
@@ -330,6 +353,10 @@ def main() -> int:
     results = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            if args.tiny:
+                spec = f"onnxruntime:{build_tiny_export(Path(tmp))}"
+                scenarios.append(("tiny-onnx, nice 0", spec, {}, {"inference_nice": 0}))
+                scenarios.append(("tiny-onnx, nice 10", spec, {}, {"inference_nice": 10}))
             for name, spec, kwargs, extra in scenarios:
                 results.append(
                     run_scenario(rec, name, spec, kwargs, extra, args.seconds, Path(tmp))
