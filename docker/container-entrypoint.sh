@@ -16,7 +16,8 @@ if [[ "${VLA_ROS_ENV:-pip}" == "apt" ]]; then
 else
   if [[ -f "$WORKSPACE/scripts/env.sh" ]]; then
     # First start on a fresh checkout: install the package (editable) and build ros2_ws; the
-    # setup script is idempotent and fast when nothing changed.
+    # setup script is idempotent and fast when nothing changed. Apptainer images are read-only:
+    # they set VLA_SKIP_SETUP=1 and rely on PYTHONPATH below.
     if [[ "${VLA_SKIP_SETUP:-0}" != "1" && -w "$WORKSPACE" ]]; then
       bash "$WORKSPACE/scripts/setup.sh" >&2 || echo "[entrypoint] setup.sh failed" >&2
     fi
@@ -28,6 +29,9 @@ else
     echo "[entrypoint] no checkout at $WORKSPACE (bind-mount it with -v \$PWD:/workspace)" >&2
   fi
 fi
+
+# vla_lego from the checkout even where the venv is read-only (Apptainer: no editable install).
+export PYTHONPATH="$WORKSPACE/training${PYTHONPATH:+:$PYTHONPATH}"
 
 # Scratch layout for checkpoints/logs/wandb/cache (see .env.example).
 if [[ -n "${VLA_SCRATCH_ROOT:-}" ]]; then
