@@ -27,9 +27,15 @@ fi
 if [[ -n "${VLA_SCRATCH_ROOT:-}" ]]; then
   args+=(--bind "$VLA_SCRATCH_ROOT:$VLA_SCRATCH_ROOT" --env "VLA_SCRATCH_ROOT=$VLA_SCRATCH_ROOT")
 fi
-for var in WANDB_MODE WANDB_API_KEY CUDA_DEVICE_ORDER CUDA_VISIBLE_DEVICES ROS_DOMAIN_ID \
-  EO1_BACKBONE_PATH VLA_DATASET MASTER_ADDR MASTER_PORT SLURM_JOB_ID SLURM_PROCID SLURM_NTASKS \
-  SLURM_LOCALID SLURM_JOB_NODELIST SLURM_NNODES SLURM_NODEID; do
+# --cleanenv drops the host environment: pass on what training needs (settings from .env,
+# W&B, NCCL/torch tuning, the SLURM layout for rank discovery).
+passthrough=(CUDA_DEVICE_ORDER CUDA_VISIBLE_DEVICES ROS_DOMAIN_ID EO1_BACKBONE_PATH MASTER_ADDR
+  MASTER_PORT SLURM_JOB_ID SLURM_PROCID SLURM_NTASKS SLURM_LOCALID SLURM_JOB_NODELIST
+  SLURM_NNODES SLURM_NODEID)
+while IFS= read -r var; do
+  passthrough+=("$var")
+done < <(compgen -e | grep -E '^(VLA_|WANDB_|NCCL_|TORCH_|HF_)' | grep -vE '^VLA_(SCRATCH_ROOT|VENV|LEGO_ROOT|DRY_RUN)$')
+for var in "${passthrough[@]}"; do
   [[ -n "${!var:-}" ]] && args+=(--env "$var=${!var}")
 done
 args+=("$SIF" /usr/local/bin/container-entrypoint.sh)
