@@ -40,8 +40,11 @@ def main(venv: str) -> int:
         if new != text:
             f.write_text(new)
             changed += 1
-    leftover = [str(f) for f in Path(venv, "share").glob("*/cmake/*.cmake")
-                if "/opt/python/" in f.read_text()]
+    leftover = [
+        str(f)
+        for f in Path(venv, "share").glob("*/cmake/*.cmake")
+        if "/opt/python/" in f.read_text()
+    ]
     if leftover:
         print(f"fix_ros_wheels: paths left unfixed in {leftover}", file=sys.stderr)
         return 1

@@ -54,7 +54,11 @@ class ChildProcess:
     def stop(self, timeout: float = 10.0) -> int:
         """SIGINT, then SIGTERM, then SIGKILL, each to this child's own process group."""
         if self.proc.poll() is None:
-            for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            for sig, wait in (
+                (signal.SIGINT, timeout),
+                (signal.SIGTERM, 3.0),
+                (signal.SIGKILL, 3.0),
+            ):
                 try:
                     os.killpg(self.proc.pid, sig)
                 except ProcessLookupError:
@@ -69,7 +73,9 @@ class ChildProcess:
 
 
 @contextmanager
-def child(argv: Sequence[str], env: dict[str, str], cwd: str | None = None) -> Iterator[ChildProcess]:
+def child(
+    argv: Sequence[str], env: dict[str, str], cwd: str | None = None
+) -> Iterator[ChildProcess]:
     p = ChildProcess(argv, env, cwd)
     try:
         yield p

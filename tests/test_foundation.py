@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from rosutil import python_child, spun_node, wait_until
 
 pytestmark = pytest.mark.ros
@@ -60,8 +59,7 @@ def test_interfaces_roundtrip() -> None:
     assert deserialize_message(serialize_message(resp), SetTask.Response) == resp
 
 
-PUBLISHER = textwrap.dedent(
-    """
+PUBLISHER = textwrap.dedent("""
     import time, rclpy
     from vla_lego_msgs.msg import ActionChunk
     rclpy.init()
@@ -76,8 +74,7 @@ PUBLISHER = textwrap.dedent(
         pub.publish(m)
         i += 1
         rclpy.spin_once(node, timeout_sec=0.05)
-    """
-)
+    """)
 
 
 def test_action_chunk_between_processes(ros_env: dict[str, str]) -> None:
@@ -96,8 +93,7 @@ def test_action_chunk_between_processes(ros_env: dict[str, str]) -> None:
         pub.stop()
 
 
-SERVER = textwrap.dedent(
-    """
+SERVER = textwrap.dedent("""
     import rclpy
     from vla_lego_msgs.srv import SetTask
     rclpy.init()
@@ -112,8 +108,7 @@ SERVER = textwrap.dedent(
         rclpy.spin(node)
     except KeyboardInterrupt:
         pass
-    """
-)
+    """)
 
 
 def test_set_task_served(ros_env: dict[str, str]) -> None:
@@ -138,7 +133,9 @@ def test_set_task_served(ros_env: dict[str, str]) -> None:
 
 def test_setup_refuses_wrong_python(tmp_path: Path, repo_root: Path) -> None:
     fake = tmp_path / "python3.9"
-    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; else echo 3.9; fi\n")
+    fake.write_text(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; else echo 3.9; fi\n"
+    )
     fake.chmod(0o755)
     env = dict(os.environ, VLA_VENV=str(tmp_path / "venv"), VLA_PYTHON=str(fake))
     r = subprocess.run(
@@ -154,7 +151,9 @@ def test_setup_second_run_is_fast(repo_root: Path) -> None:
     import time
 
     t0 = time.monotonic()
-    r = subprocess.run(["bash", str(repo_root / "scripts" / "setup.sh")], capture_output=True, text=True)
+    r = subprocess.run(
+        ["bash", str(repo_root / "scripts" / "setup.sh")], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - t0 < 30
     assert "installing" not in r.stderr and "colcon build" not in r.stderr

@@ -80,6 +80,9 @@ def train_overrides(cfg: DemoConfig, dataset: str, run_dir: Path) -> list[str]:
         f"trainer.optimizer.lr={cfg.train_lr}",
         f"trainer.scheduler.warmup_steps={max(1, min(200, cfg.train_steps // 10))}",
         "trainer.training.num_workers=0",
+        # One intra-op thread: the tiny model's ops are too small to split, and 2 threads on a
+        # 2-core machine measured up to 10x slower once anything else runs.
+        "trainer.num_threads=1",
         f"trainer.validation.every_n_steps={max(1, cfg.train_steps // 4)}",
         f"trainer.checkpoint.every_n_steps={max(1, cfg.train_steps // 4)}",
         "trainer.checkpoint.keep_last=1",

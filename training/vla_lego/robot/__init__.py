@@ -1,5 +1,6 @@
 """The Unitree H1 bimanual interface: the single source of joint layout, limits and indices."""
 
+from vla_lego.robot import topics
 from vla_lego.robot.h1 import (
     ACTION_DIM,
     ARM_JOINT_NAMES,
@@ -38,4 +39,5 @@ __all__ = [
     "JointSpec",
     "LayoutMismatchError",
     "resolve_h1_mjcf",
+    "topics",
 ]

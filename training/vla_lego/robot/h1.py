@@ -195,7 +195,7 @@ class ActionLayout:
         x = np.asarray(x)
         if x.shape[-1] != self.dim:
             raise ValueError(f"expected last dim {self.dim}, got shape {x.shape}")
-        out = np.zeros(x.shape[:-1] + (self.max_action_dim,), dtype=x.dtype)
+        out = np.zeros((*x.shape[:-1], self.max_action_dim), dtype=x.dtype)
         out[..., : self.dim] = x
         return out
 
@@ -241,7 +241,7 @@ class ActionLayout:
             raise LayoutMismatchError(f"malformed robot layout description: {e}") from e
 
     def check_compatible(self, other: ActionLayout | dict[str, Any], what: str = "input") -> None:
-        """Raise :class:`LayoutMismatchError` unless ``other`` has the same names, order and dims."""
+        """Raise :class:`LayoutMismatchError` unless ``other`` has the same names, order, dims."""
         if isinstance(other, dict):
             other = ActionLayout.from_dict(other)
         problems = []
