@@ -50,6 +50,7 @@ def node_params(prefix: str, **overrides: Any) -> dict[str, Any]:
         "status_rate": 20.0,
     }
     p.update(overrides)
+    p["camera_topics"] = [t.replace("{prefix}", prefix) for t in p["camera_topics"]]
     return p
 
 
@@ -57,7 +58,7 @@ class Driver:
     """Publishes sensors into, and records the outputs of, one policy node."""
 
     def __init__(self, spun: SpunNode, params: dict[str, Any], policy: SinePolicy) -> None:
-        from sensor_msgs.msg import Image, JointState
+        from sensor_msgs.msg import CompressedImage, Image, JointState
         from std_msgs.msg import String
 
         from vla_lego_msgs.msg import ActionChunk, PolicyStatus
@@ -66,6 +67,16 @@ class Driver:
         self.spun, self.node, self.params, self.policy = spun, spun.node, params, policy
         qos = 50
         self.image_pub = self.node.create_publisher(Image, params["camera_topics"][0], qos)
+        # Further cameras: CompressedImage (JPEG) when the topic ends in /compressed.
+        self.extra_pubs = [
+            (
+                (self.node.create_publisher(CompressedImage, t, qos), True)
+                if t.endswith("/compressed")
+                else (self.node.create_publisher(Image, t, qos), False)
+            )
+            for t in params["camera_topics"][1:]
+        ]
+        self.compressed_hook: Callable[[Any], Any] | None = None
         self.joint_pub = self.node.create_publisher(JointState, params["joint_states_topic"], qos)
         self.instr_pub = self.node.create_publisher(String, params["instruction_topic"], 10)
         self.set_task = self.node.create_client(SetTask, params["set_task_service"])
@@ -103,6 +114,16 @@ class Driver:
         msg.data = bytes(np.full(h * w * 3, 90, np.uint8))
         return msg
 
+    def jpeg(self, t: float | None = None, h: int = 48, w: int = 64) -> Any:
+        from sensor_msgs.msg import CompressedImage
+
+        from vla_lego.runtime.images import encode_compressed
+
+        msg = CompressedImage(format="jpeg")
+        msg.header.stamp = self.stamp(t)
+        msg.data = encode_compressed(np.full((h, w, 3), 120, np.uint8), "jpeg")
+        return msg
+
     def joint_state(self, t: float | None = None) -> Any:
         from sensor_msgs.msg import JointState
 
@@ -126,6 +147,11 @@ class Driver:
                 else:
                     self.image_pub.publish(msg)
                     self.last_good_frame = self.now()
+                for pub, compressed in self.extra_pubs:
+                    extra = self.jpeg() if compressed else self.image()
+                    if compressed and self.compressed_hook:
+                        extra = self.compressed_hook(extra)
+                    pub.publish(extra)
 
     def _on_cmd(self, msg: Any) -> None:
         self.commands.append((self.now(), msg))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rosutil import wait_until
 
 from vla_lego.robot import H1_LAYOUT
 
@@ -129,3 +130,28 @@ def test_invalid_configuration_is_an_error_exit(repo_root: Path, ros_env, args, 
     res = subprocess.run(argv + args, env=ros_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2, res.stdout + res.stderr
     assert message in res.stderr
+
+
+def test_two_cameras_raw_and_jpeg_compressed(make_graph, check_safe):
+    """A raw head camera and a JPEG wrist camera; a corrupt JPEG stream holds the robot."""
+    g = make_graph(
+        camera_topics=[
+            "{prefix}/h1/camera/head/image_raw",
+            "{prefix}/h1/camera/left_wrist/image_raw/compressed",
+        ]
+    )
+    d = g.driver
+    g.start_task()
+    assert d.wait_state(RUNNING, 5.0), d.statuses[-1][1].reason if d.statuses else "no status"
+
+    def corrupt(msg):
+        msg.data = bytes(msg.data)[:40]  # a truncated JPEG: signature fine, stream broken
+        return msg
+
+    d.compressed_hook = corrupt
+    assert d.wait_state(HOLDING, 2.0)  # first for skew between the views, then for staleness
+    assert wait_until(lambda: "camera left_wrist stale" in d.statuses[-1][1].reason, 2.0)
+    d.compressed_hook = None
+    assert d.wait_state(RUNNING, 5.0)
+    check_safe(d.commands)
+    assert g.alive()
