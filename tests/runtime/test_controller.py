@@ -138,3 +138,63 @@ def test_clearing_the_task_holds() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="max_inference_latency"):
         ControllerConfig(max_inference_latency=0.0)
+
+
+def test_exhausted_chunk_holds_its_last_target() -> None:
+    policy = SinePolicy(horizon=3, dt=0.1)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    ctl.tick(clock.t)
+    assert ctl.infer_once(timeout=0.0)
+    outs = []
+    for _ in range(30):  # 0.6 s, never another inference: the 0.2 s chunk runs out
+        clock.t += DT
+        feed(ctl, clock.t, q)
+        outs.append(ctl.tick(clock.t))
+    assert outs[-1].state == STATE_HOLDING and "exhausted" in outs[-1].reason
+    last = policy.target(clock.t - 0.6 - 0.0 + 0.2)  # the chunk's final action (obs time + 2 dt)
+    np.testing.assert_allclose(outs[-1].command.position, last, atol=1e-4)
+    assert np.abs(outs[-1].command.velocity).max() < 1e-9
+
+
+def test_inference_running_too_long_holds_then_its_chunk_is_dropped() -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Blocking(SinePolicy):
+        def predict(self, observation):
+            release.wait(5.0)
+            return super().predict(observation)
+
+    policy = Blocking(horizon=10, dt=0.1)
+    ctl, clock = make(policy, max_latency=0.3)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    worker = threading.Thread(target=ctl.infer_once, args=(0.0,))
+    worker.start()
+    try:
+        assert wait_for(lambda: ctl._infer_start is not None)
+        clock.t += 0.4
+        feed(ctl, clock.t, q)
+        out = ctl.tick(clock.t)
+        assert out.state == STATE_HOLDING and "inference running for" in out.reason
+    finally:
+        release.set()
+        worker.join(5.0)
+    out = ctl.tick(clock.t)
+    assert "too slow" in out.reason and ctl.scheduler.stats["chunks"] == 0
+
+
+def wait_for(pred, timeout: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return False

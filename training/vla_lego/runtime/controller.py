@@ -323,8 +323,8 @@ class PolicyController:
         now = self.clock()
         with self._lock:
             self._infer_start = None
-            if generation != self._generation or chunk.observation_time < self._min_obs_time:
-                return  # made for another task, or from before the last hold began
+            if generation != self._generation:
+                return  # made for another task
             latency = now - chunk.observation_time
             self._latency = latency
             if latency > self.config.max_inference_latency:
@@ -334,6 +334,8 @@ class PolicyController:
                     f"(limit {self.config.max_inference_latency} s)"
                 )
                 return
+            if chunk.observation_time < self._min_obs_time:
+                return  # observed before the current hold began: not used to resume
             try:
                 accept = self.scheduler.add_chunk(chunk, now)
             except ValueError as e:
