@@ -321,5 +321,7 @@ def main(args: list[str] | None = None) -> int:
     return 0
 
 
+__all__ = ["PolicyNode", "default_params_file", "load_policy", "main", "read_defaults"]
+
 if __name__ == "__main__":
     sys.exit(main())
