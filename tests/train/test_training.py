@@ -200,31 +200,33 @@ def test_truncated_checkpoint_falls_back_via_run_api(
     assert actions.shape == (1, 50, 20) and torch.isfinite(actions).all()
 
 
-@pytest.mark.parametrize("cluster", ["local", "gilbreth"])
-def test_two_ranks_match_single_process(reference: Path, tmp_path: Path, cluster: str) -> None:
+def test_two_ranks_match_single_process(reference: Path, tmp_path: Path) -> None:
     """DDP (cluster=local) and DeepSpeed ZeRO-2 (cluster=gilbreth), 2 ranks x 2 samples, against
-    one process with 4 samples: same data and initial weights; the flow-matching noise is drawn
-    per rank, so the losses agree within a tolerance rather than exactly."""
-    overrides = [
-        *BASE,
-        "trainer.max_steps=3",
-        "trainer.training.batch_size_per_device=2",
-        "trainer.validation.every_n_steps=3",
-        "trainer.checkpoint.every_n_steps=3",
-        f"cluster={cluster}",
-        "run_name=multi",
-    ]
-    _train(tmp_path, overrides, nproc=2)
+    one process with 4 samples: same data and initial weights. The flow-matching noise is drawn
+    per rank, so against one process the losses agree within a tolerance; DDP and DeepSpeed draw
+    the same per-rank noise, so they agree with each other to float precision."""
+    losses = {}
+    for cluster in ("local", "gilbreth"):
+        overrides = [
+            *BASE,
+            "trainer.max_steps=3",
+            "trainer.training.batch_size_per_device=2",
+            "trainer.validation.every_n_steps=3",
+            "trainer.checkpoint.every_n_steps=3",
+            f"cluster={cluster}",
+            f"run_name={cluster}",
+        ]
+        _train(tmp_path, overrides, nproc=2)
+        losses[cluster] = _losses(tmp_path, cluster)
+        state = (_ckpt(tmp_path, 3, cluster) / "trainer_state.json").read_text()
+        assert '"world_size": 2' in state and '"global_batch": 4' in state
+        assert (_ckpt(tmp_path, 3, cluster) / "rng" / "rank_00001.json").is_file()
+    assert (_ckpt(tmp_path, 3, "gilbreth") / "deepspeed").is_dir()
     single = _losses(reference, "ref")
-    multi = _losses(tmp_path, "multi")
-    assert sorted(multi) == [1, 2, 3]
     for step in (1, 2, 3):
-        assert multi[step] == pytest.approx(single[step], rel=0.1), (step, single, multi)
-    state = (_ckpt(tmp_path, 3, "multi") / "trainer_state.json").read_text()
-    assert '"world_size": 2' in state and '"global_batch": 4' in state
-    assert (_ckpt(tmp_path, 3, "multi") / "rng" / "rank_00001.json").is_file()
-    if cluster == "gilbreth":
-        assert (_ckpt(tmp_path, 3, "multi") / "deepspeed").is_dir()
+        for cluster in ("local", "gilbreth"):
+            assert losses[cluster][step] == pytest.approx(single[step], rel=0.1), (step, losses)
+        assert losses["gilbreth"][step] == pytest.approx(losses["local"][step], rel=1e-3), losses
 
 
 def test_bad_dataset_fails_before_training(tmp_path: Path) -> None:
