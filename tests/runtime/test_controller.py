@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.runtime import (
@@ -198,3 +202,39 @@ def wait_for(pred, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return False
+
+
+EVENTS = ["tick", "tick", "tick", "fresh", "fresh", "infer", "stale_gap", "task", "clear", "nan"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=st.lists(st.sampled_from(EVENTS), min_size=5, max_size=80), offset=st.floats(0, 1))
+def test_property_commands_always_within_limits(events: list[str], offset: float) -> None:
+    """Whatever happens to inputs, task and inference, every command is safe and steps are small."""
+    policy = SinePolicy(horizon=5, dt=0.1, amplitude=1.0, chunk_offset=offset)
+    ctl, clock = make(policy)
+    lim = ctl.safety.limits
+    prev = None
+    for ev in events:
+        if ev == "fresh":
+            feed(ctl, clock.t, policy.target(clock.t))
+        elif ev == "infer":
+            ctl.infer_once(timeout=0.0)
+        elif ev == "stale_gap":
+            clock.t += 0.3
+        elif ev == "task":
+            ctl.set_instruction(f"task {clock.t}")
+        elif ev == "clear":
+            ctl.set_instruction("")
+        elif ev == "nan":
+            with contextlib.suppress(ValueError):
+                ctl.sync.add_joint_state(H1_LAYOUT.names, np.full(20, np.nan), clock.t, clock.t)
+        clock.t += DT
+        out = ctl.tick(clock.t)
+        if out.command is None:
+            continue
+        pos = out.command.position
+        assert np.all(np.isfinite(pos)) and H1_LAYOUT.within_limits(pos)
+        if prev is not None:
+            assert np.all(np.abs(pos - prev) <= lim.max_velocity * DT + 1e-9)
+        prev = pos
