@@ -9,17 +9,23 @@ Examples:
 from __future__ import annotations
 
 import os
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from vla_lego.train.api import config_dir, train_from_config
+from vla_lego.train.config import ConfigError
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
     """Trains and prints where the result went."""
-    result = train_from_config(cfg)
+    try:
+        result = train_from_config(cfg)
+    except ConfigError as exc:  # a wrong value: the message says it all, no traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     if os.environ.get("RANK", "0") != "0":
         return
     print(
