@@ -17,7 +17,7 @@ It prints one markdown table:
 
 Scenarios: ``idle-policy`` (inference takes no time), ``busy-100ms`` (a Python policy computing
 100 ms per chunk, back to back: the worst case for GIL contention with the control timer), each with
-the inference thread at niceness +0 and +5 (parameter ``inference_nice``), and any ``--policy``
+the inference thread at niceness +0 and +10 (parameter ``inference_nice``), and any ``--policy``
 given; ``--tiny`` adds the tiny EO-1 model exported to ONNX (built on the fly, ~30 s). The node
 runs with ``VLA_ORT_THREADS`` = CPUs - 1 (unless set) so onnxruntime leaves a core to the control
 loop.
@@ -345,7 +345,7 @@ def main() -> int:
     idle = {"horizon": 20, "dt": 0.1}
     busy = {"horizon": 20, "dt": 0.1, "latency": 0.1, "busy": True}
     scenarios: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
-    for nice in (0, 5):
+    for nice in (0, 10):
         scenarios.append((f"idle-policy, nice {nice}", sine, idle, {"inference_nice": nice}))
         scenarios.append((f"busy-100ms, nice {nice}", sine, busy, {"inference_nice": nice}))
     scenarios += [(s, s, {}, {}) for s in args.policy]
