@@ -37,7 +37,9 @@ class Clock:
         return self.t
 
 
-def make(policy: SinePolicy, max_latency: float = 1.0) -> tuple[PolicyController, Clock]:
+def make(
+    policy: SinePolicy, max_latency: float = 1.0, relatch: float = 0.0
+) -> tuple[PolicyController, Clock]:
     clock = Clock()
     lim = SafetyLimits.from_layout(H1_LAYOUT, 2.0, 1.0, 20.0, 10.0)
     ctl = PolicyController(
@@ -46,7 +48,7 @@ def make(policy: SinePolicy, max_latency: float = 1.0) -> tuple[PolicyController
         ChunkScheduler(H1_LAYOUT.dim, SchedulerConfig(blend_time=0.1)),
         SafetyFilter(lim, DT),
         clock,
-        ControllerConfig(max_inference_latency=max_latency),
+        ControllerConfig(max_inference_latency=max_latency, hold_relatch_distance=relatch),
     )
     return ctl, clock
 
@@ -139,7 +141,39 @@ def test_clearing_the_task_holds() -> None:
     assert out.state == STATE_HOLDING and out.reason == "task cleared" and out.command is not None
 
 
+@pytest.mark.parametrize("relatch", [0.0, 0.3])
+def test_hold_after_clear_relatches_only_when_enabled(relatch: float) -> None:
+    """A sim reset teleports the arm while the task is cleared: hold there, don't drive back."""
+    policy = SinePolicy()
+    ctl, clock = make(policy, relatch=relatch)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    run(ctl, clock, 0.5, q)
+    ctl.set_instruction("")
+    held = run(ctl, clock, 1.0, q)[-1].command.position.copy()
+    moved = held.copy()
+    moved[H1_LAYOUT.index("right_elbow_joint")] += 1.0  # the reset pose
+    out = run(ctl, clock, 0.1, moved)[-1]
+    assert out.state == STATE_HOLDING
+    if relatch:
+        np.testing.assert_allclose(out.command.position, moved, atol=1e-9)
+    else:  # holds the old pose, rate-limited towards it
+        assert abs(out.command.position[H1_LAYOUT.index("right_elbow_joint")] - held[7]) < 1e-9
+    # a small deviation (tracking error under load) never re-latches
+    ctl2, clock2 = make(policy, relatch=0.3)
+    feed(ctl2, clock2.t, q)
+    ctl2.set_instruction("go")
+    run(ctl2, clock2, 0.5, q)
+    ctl2.set_instruction("")
+    held2 = run(ctl2, clock2, 1.0, q)[-1].command.position.copy()
+    out2 = run(ctl2, clock2, 0.1, held2 + 0.1)[-1]
+    np.testing.assert_allclose(out2.command.position, held2, atol=1e-9)
+
+
 def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="hold_relatch_distance"):
+        ControllerConfig(hold_relatch_distance=-1.0)
     with pytest.raises(ValueError, match="max_inference_latency"):
         ControllerConfig(max_inference_latency=0.0)
 

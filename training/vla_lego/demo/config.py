@@ -43,7 +43,7 @@ class DemoConfig:
     train_batch_size: int = 16
     train_lr: float = 1e-3
     action_horizon: int = 16
-    episodes: int = 10
+    episodes: int = 20
     eval_seed: int = 100_000
     episode_seconds: float = 12.0
     backend: str = "onnxruntime"

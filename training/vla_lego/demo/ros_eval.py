@@ -174,6 +174,9 @@ class EvalClient:
             if time.monotonic() - t_reset > 10.0:
                 raise TimeoutError("no task status after reset")
             time.sleep(0.02)
+        # Let the policy re-take its hold pose from the reset arm (hold_relatch_distance) before
+        # the task starts, so the episode begins from the reset scene, not the last pose.
+        time.sleep(0.5)
         start_sim = float(self.task_status.elapsed)
         r = self._call(self.task_cli, self._SetTask.Request(instruction=resp.instruction), 10.0)
         if not r.accepted:

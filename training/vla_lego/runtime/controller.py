@@ -57,12 +57,17 @@ class ControllerConfig:
         rate_window: Ticks used to measure the control rate.
         inference_nice: Niceness added to the inference thread only (Linux), so the kernel runs
             the control loop first when the CPU is busy; 0 leaves it alone.
+        hold_relatch_distance: While holding because the task was cleared, a measured joint
+            further than this (rad or hand units) from the held pose means the robot was moved
+            by something else (a sim reset, a person): the hold pose is re-taken from the fresh
+            measurement instead of driving the arm back. 0 disables it.
     """
 
     max_inference_latency: float = 1.0
     min_inference_period: float = 0.0
     rate_window: int = 50
     inference_nice: int = 0
+    hold_relatch_distance: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_inference_latency) and self.max_inference_latency > 0):
@@ -77,6 +82,10 @@ class ControllerConfig:
             raise ValueError(f"rate_window must be >= 2, got {self.rate_window}")
         if not 0 <= self.inference_nice <= 19:
             raise ValueError(f"inference_nice must be in [0, 19], got {self.inference_nice}")
+        if not (math.isfinite(self.hold_relatch_distance) and self.hold_relatch_distance >= 0):
+            raise ValueError(
+                f"hold_relatch_distance must be >= 0, got {self.hold_relatch_distance}"
+            )
 
 
 @dataclass(frozen=True)
@@ -237,7 +246,22 @@ class PolicyController:
                 self.scheduler.hold(self._latched, now)
             self._holding = True
             self._min_obs_time = now  # chunks from older observations are not used after this
+        elif not self._instruction and self.config.hold_relatch_distance > 0:
+            self._maybe_relatch(now)
         return self._latched
+
+    def _maybe_relatch(self, now: float) -> None:
+        """Re-take the hold pose when fresh joint states show the robot was moved externally."""
+        if self.sync.problems(now):
+            return  # only trust fresh joint states
+        measured = self.sync.joint_positions()
+        if measured is None or self._latched is None:
+            return
+        if float(np.max(np.abs(measured - self._latched))) > self.config.hold_relatch_distance:
+            self._latched = measured
+            self.scheduler.clear()
+            self.scheduler.hold(measured, now)
+            self.safety.reset(measured)
 
     def _run(self, now: float) -> tuple[int, str, np.ndarray | None]:
         self._holding = False

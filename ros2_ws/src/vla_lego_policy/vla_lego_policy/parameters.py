@@ -135,6 +135,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         60.0,
     ),
     ParamSpec(
+        "hold_relatch_distance",
+        "float",
+        "While holding after the task was cleared: re-take the hold pose from fresh joint states "
+        "when they are further than this from it (sim reset, arm moved by hand); 0 disables.",
+        0.0,
+        10.0,
+    ),
+    ParamSpec(
         "inference_nice",
         "int",
         "Niceness added to the inference thread (Linux) so the control timer wins the CPU.",

@@ -120,6 +120,7 @@ class PolicyNode(Node):
                 values["max_inference_latency"],
                 values["min_inference_period"],
                 inference_nice=values["inference_nice"],
+                hold_relatch_distance=values["hold_relatch_distance"],
             ),
             on_chunk=self._publish_chunk,
         )
