@@ -8,8 +8,9 @@ other ``vla_lego.runtime`` classes):
 * publications: ``sensor_msgs/JointState`` commands (all layout joints, position + velocity) at
   ``control_rate``, ``vla_lego_msgs/ActionChunk`` per chunk, ``vla_lego_msgs/PolicyStatus`` at
   ``status_rate`` and on every state change;
-* threads: the control timer has a callback group of its own, inputs and services another, the
-  policy runs in the controller's inference thread; a ``MultiThreadedExecutor`` spins them.
+* threads: the policy runs in the controller's inference thread; a ``SingleThreadedExecutor``
+  spins the timer, inputs and services (rclpy's ``MultiThreadedExecutor`` was measured to cost a
+  whole core in executor overhead on this callback load and drop the 50 Hz loop to ~35 Hz).
 
 Parameters (types, ranges, meaning): :mod:`vla_lego_policy.parameters`; values:
 ``config/policy.yaml``. Run: ``ros2 run vla_lego_policy policy_node --ros-args -p policy:=...`` or
@@ -28,7 +29,7 @@ import rclpy
 import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
@@ -307,8 +308,11 @@ def main(args: list[str] | None = None) -> int:
         print(f"[policy_node] ERROR: cannot start: {type(e).__name__}: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    # Single-threaded: every callback here is short (decode, copy, tick) and inference has its own
+    # thread. rclpy's MultiThreadedExecutor spent ~100% of a core on its own futures/semaphores and
+    # lost ticks (p99 period error 45 ms vs 0.2 ms single-threaded, bench/policy_node.py).
     # (rclpy.experimental.EventsExecutor was tried: it does not stop on SIGINT.)
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
