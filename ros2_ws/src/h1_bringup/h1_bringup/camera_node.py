@@ -8,7 +8,6 @@ device that stops delivering frames is reported and the node exits non-zero so t
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import cv2
@@ -21,6 +20,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
 from h1_bringup.params import declare
+from h1_bringup.signals import install_stop_signals
 from vla_lego.robot import topics as T
 
 
@@ -85,15 +85,9 @@ class CameraNode(Node):
         self.published += 1
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    # Also when started with SIGINT ignored (a background job of a shell script).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    install_stop_signals()
     node = None
     code = 0
     try:

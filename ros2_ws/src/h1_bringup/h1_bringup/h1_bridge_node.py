@@ -12,7 +12,6 @@ silent at start is reported and never commanded.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 from h1_bringup.bridge_core import ArmBridge, BridgeConfig, BridgeMode, BridgeOutput
 from h1_bringup.dds import init_channels
 from h1_bringup.params import declare
+from h1_bringup.signals import install_stop_signals
 from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 
@@ -208,15 +208,9 @@ class H1BridgeNode(Node):
         self.get_logger().info(f"stopped: arm_sdk weight {self.bridge.weight:.2f}")
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    # Also when started with SIGINT ignored (a background job of a shell script).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    install_stop_signals()
     node = None
     try:
         node = H1BridgeNode()
