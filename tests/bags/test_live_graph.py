@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rosbags.interfaces import QosReliability
 from rosutil import ChildProcess, spun_node, wait_until
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
 from vla_lego.bags import BagReader, replay_eval
+from vla_lego.bags.record import record
 from vla_lego.bags.writer import partial_path
 from vla_lego.robot import topics as T
 
@@ -67,7 +70,8 @@ def recorded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
             commands = probe.collect(JointState, T.ARM_COMMAND_TOPIC)
             assert wait_until(lambda: len(commands) > 20, 60), node.output
         rec = [sys.executable, "-m", "vla_lego.bags.record", "-q"]
-        by_time = ChildProcess([*rec, str(bags["duration"]), "--duration", "5"], env)
+        # long enough that every topic is discovered and delivers even on a loaded 2-core machine
+        by_time = ChildProcess([*rec, str(bags["duration"]), "--duration", "8"], env)
         assert by_time.proc.wait(90) == 0, by_time.output
         by_signal = ChildProcess([*rec, str(bags["sigterm"]), "-s", "sqlite3"], env)
         for topic in (T.JOINT_STATES_TOPIC, T.ACTION_CHUNK_TOPIC):
@@ -105,13 +109,43 @@ def test_recorder_finalises_on_duration_sigterm_and_limit(recorded: dict[str, Pa
             assert topics[t].count > 0, t
         assert topics[T.ACTION_CHUNK_TOPIC].msgtype == "vla_lego_msgs/msg/ActionChunk"
         # --duration counts from the recorder start; discovery of the topics takes part of it
-        assert 1.5 < r.duration_s < 6.0
+        assert 1.5 < r.duration_s < 9.0
     with BagReader(recorded["sigterm"]) as r:
         assert r.topics[T.JOINT_STATES_TOPIC].count > 20
         assert next(iter(r.messages([T.ACTION_CHUNK_TOPIC]))).msg.horizon == 10
     with BagReader(recorded["limit"]) as r:
         assert list(r.topics) == [T.JOINT_STATES_TOPIC]
         assert r.message_count == 30
+
+
+def test_recorder_waits_for_a_late_publisher_and_takes_its_qos(tmp_path: Path) -> None:
+    """A topic first seen with only a subscriber (a node waiting for its input) is recorded once
+    its publisher appears, with that publisher's QoS: a best-effort source would never match a
+    reliable subscription made up before it existed."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    topic = "/vla_test/late_best_effort"
+    stop, out = threading.Event(), {}
+
+    def run() -> None:
+        out["path"] = record(str(tmp_path / "bag"), topics=[topic], stop=stop, progress=False)
+
+    with spun_node("late_publisher") as n:
+        n.node.create_subscription(String, topic, lambda _m: None, 10)  # subscriber only
+        recorder = threading.Thread(target=run)
+        recorder.start()
+        time.sleep(1.0)  # several discovery polls see the topic without a publisher
+        pub = n.node.create_publisher(String, topic, qos_profile_sensor_data)
+        for i in range(100):
+            pub.publish(String(data=str(i)))
+            time.sleep(0.02)
+        stop.set()
+        recorder.join(15)
+    assert not recorder.is_alive()
+    with BagReader(Path(out["path"])) as r:
+        summary = r.topics[topic]
+        assert summary.count > 50
+        assert [q.reliability for q in summary.qos] == [QosReliability.BEST_EFFORT]
 
 
 def _run_replay(bag: Path, out: Path, *extra: str) -> dict:

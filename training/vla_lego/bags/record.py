@@ -128,11 +128,16 @@ class BagRecorder:
                 print(f"vla-record: skipping {topic}: {e}", file=sys.stderr, flush=True)
 
     def _subscribe(self, topic: str, types: Sequence[str]) -> None:
+        pubs = self.node.get_publishers_info_by_topic(topic)
+        if not pubs:
+            # Only subscribers known so far (e.g. the policy node's input before its source is
+            # up): without a publisher's QoS the subscription could be incompatible with it (a
+            # best-effort camera) and the bag would list no offered QoS. Next poll, as ros2 bag.
+            return
         if len(types) != 1:
             raise BagError(f"topic {topic} is published with several types {list(types)}")
         msgtype = types[0]
         cls = message_class(msgtype)
-        pubs = self.node.get_publishers_info_by_topic(topic)
         live_hash = next((str(p.topic_type_hash) for p in pubs if p.topic_type_hash), "")
         self.writer.add_topic(topic, msgtype, qos=[qos_to_bag(p.qos_profile) for p in pubs])
         ours = self.writer.typestore.hash_rihs01(msgtype)
