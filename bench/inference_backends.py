@@ -36,16 +36,28 @@ from vla_lego.models.eo1 import EO1Config, EO1Policy
 STAGES = ("prefix", "step", "chunk")
 
 
-def timeit(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
-    """Median and p99 in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    ms = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(ms)), float(np.percentile(ms, 99))
+def timeit(
+    fns: dict[str, Callable[[], Any]], runs: int, warmup: int, block: int = 10
+) -> dict[str, tuple[float, float]]:
+    """Median and p99 milliseconds of each callable, measured in alternating blocks.
+
+    Backends are compared as ratios, so their samples are interleaved (``block`` runs of each in
+    turn, every block after two untimed runs) rather than taken one backend after the other: load
+    from the rest of the machine then drifts over all of them alike.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    ms: dict[str, list[float]] = {k: [] for k in fns}
+    while min(len(v) for v in ms.values()) < runs:
+        for name, fn in fns.items():
+            for _ in range(2):
+                fn()
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                ms[name].append((time.perf_counter() - t0) * 1e3)
+    return {k: (float(np.median(v)), float(np.percentile(v, 99))) for k, v in ms.items()}
 
 
 def stage_fns(policy: ChunkPolicy, inputs: Any) -> dict[str, Callable[[], Any]]:
@@ -64,8 +76,10 @@ def stage_fns(policy: ChunkPolicy, inputs: Any) -> dict[str, Callable[[], Any]]:
         g.prefix(feeds)
         g.sync()
 
+    ctx = g.prepare_denoise(kv, kv_valid, pos)
+
     def step() -> None:
-        g.denoise(kv, kv_valid, noise, 0.5, pos)
+        g.denoise(ctx, noise, 0.5)
         g.sync()
 
     def chunk() -> None:
@@ -137,12 +151,15 @@ def bench_size(size: str, args: argparse.Namespace, work: Path) -> list[dict[str
                 lambda: load_policy(work / f"{size}_export", "tensorrt", "cuda", decode_text=False),
             )
         )
+    policies = {(name, device): load() for name, device, load in loaders}
+    fns = {key: stage_fns(policy, inputs) for key, policy in policies.items()}
     rows = []
-    for name, device, load in loaders:
-        policy = load()
-        for stage, fn in stage_fns(policy, inputs).items():
-            med, p99 = timeit(fn, args.runs, args.warmup)
+    for stage in STAGES:
+        for (name, device), (med, p99) in timeit(
+            {key: f[stage] for key, f in fns.items()}, args.runs, args.warmup
+        ).items():
             rows.append(dict(size=size, backend=name, device=device, stage=stage, med=med, p99=p99))
+    rows.sort(key=lambda r: (r["device"], r["backend"] != "torch", r["backend"]))
     return rows
 
 

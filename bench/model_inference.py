@@ -23,18 +23,26 @@ from vla_lego.models.eo1 import EO1Config, EO1Policy
 from vla_lego.models.eo1.processing_eo1 import sequential_position_ids
 
 
-def _median_ms(fn: Callable[[], object], repeats: int, device: str) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
+def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, device: str) -> dict[str, float]:
+    """Median milliseconds of each callable; runs alternate between them so that load from the
+    rest of the machine falls on all of them alike (their ratio is the result)."""
+
+    def once(fn: Callable[[], object]) -> float:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        return (time.perf_counter() - t0) * 1e3
+
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(once(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, float | str]:
@@ -54,7 +62,7 @@ def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, 
     t = torch.full((1,), 0.5, device=device)
     empty = torch.zeros(1, 0, dtype=torch.long, device=device)
 
-    with torch.no_grad():
+    with torch.inference_mode():
         embeds, mask, pos = policy.embed_prefix(inputs)
         kv, _ = policy.prefix_forward(embeds, mask, pos)
         act_pos = sequential_position_ids(inputs.next_pos, h)
@@ -63,8 +71,10 @@ def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, 
             e, m, p = policy.embed_prefix(inputs)
             return policy.prefix_forward(e, m, p)
 
+        ctx = policy.prepare_denoise(kv, inputs.prefix_valid, act_pos)
+
         def step() -> object:
-            return policy.denoise_step(kv, inputs.prefix_valid, noise, t, act_pos)
+            return policy.denoise_with(ctx, noise, t)
 
         def cached() -> object:
             return policy.sample_normalized(inputs, noise, decode_text=False, num_steps=steps)
@@ -77,14 +87,16 @@ def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, 
                 x = fm.euler_step(x, v, -1.0 / steps)
             return x
 
+        ms = _median_ms(
+            {"prefix": prefix, "step": step, "cached": cached, "recompute": recompute},
+            repeats,
+            device,
+        )
         row: dict[str, float | str] = {
             "preset": name,
             "params_M": policy.num_parameters() / 1e6,
             "prefix_tokens": float(inputs.input_ids.shape[1]),
-            "prefix_ms": _median_ms(prefix, repeats, device),
-            "step_ms": _median_ms(step, repeats, device),
-            "cached_ms": _median_ms(cached, repeats, device),
-            "recompute_ms": _median_ms(recompute, repeats, device),
+            **{f"{k}_ms": v for k, v in ms.items()},
         }
     row["ratio"] = float(row["recompute_ms"]) / float(row["cached_ms"])
     return row
@@ -94,7 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--presets", nargs="+", default=["tiny", "base"])
     ap.add_argument("--views", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()

@@ -1,8 +1,8 @@
 """The three exportable pieces of an ``EO1Policy`` as flat-tensor ``nn.Module`` s.
 
-Each wrapper re-uses the policy's own sub-modules (ViT, decoder layers, heads) and its mask and
-embedding functions; only the KV cache plumbing differs: instead of ``transformers``' cache objects
-the per-layer keys/values are plain graph inputs/outputs (``key_<i>``, ``value_<i>``,
+Each wrapper runs the policy's own inference pieces (``run_layers``, ``denoise_step``,
+``decode_step``: the eager path is the exported path); only the KV cache plumbing differs: the
+per-layer keys/values are plain graph inputs/outputs (``key_<i>``, ``value_<i>``,
 ``[B, kv_heads, L, head_dim]``), so ONNX Runtime / TensorRT keep them as device buffers and the
 host passes them from the prefix graph to every denoise / decode step.
 
@@ -16,7 +16,7 @@ from ``input_ids``), so the number of views and the instruction length are dynam
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -26,52 +26,12 @@ from vla_lego.models.eo1.modeling_eo1 import EO1Policy, additive_mask
 BATCH = 1  # the runtime predicts one observation at a time
 
 
-class _KVCapture:
-    """Duck-typed ``transformers`` cache for one forward: prepends given past keys/values and
-    records each layer's full keys/values (past + new) as graph outputs."""
-
-    def __init__(self, past: list[tuple[torch.Tensor, torch.Tensor]] | None) -> None:
-        self.past = past
-        self.present: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def update(
-        self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.past is not None:
-            pk, pv = self.past[layer_idx]
-            key = torch.cat([pk, key], dim=2)
-            value = torch.cat([pv, value], dim=2)
-        self.present[layer_idx] = (key, value)
-        return key, value
-
-
-def run_decoder(
-    policy: EO1Policy,
-    embeds: torch.Tensor,
-    mask: torch.Tensor,
-    position_ids: torch.Tensor,
-    past: list[tuple[torch.Tensor, torch.Tensor]] | None,
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """The decoder layers of ``policy`` (as its language model's forward runs them) + final norm.
-
-    Returns the normalised hidden states ``[B, Q, hidden]`` and per-layer (key, value).
-    """
-    lm = policy.language_model
-    cache = _KVCapture(past)
-    position_embeddings = lm.rotary_emb(embeds, position_ids)
-    h = embeds
-    for layer in lm.layers:
-        h = layer(h, attention_mask=mask, position_embeddings=position_embeddings, cache=cache)
-    present = [cache.present[i] for i in range(len(lm.layers))]
-    return lm.norm(h), present
-
-
-def _flat(kv: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+def _flat(kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> tuple[torch.Tensor, ...]:
     return tuple(t for pair in kv for t in pair)
 
 
-def _pairs(flat: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+def _pairs(flat: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
 
 
 def kv_names(num_layers: int, prefix: str = "") -> list[str]:
@@ -126,8 +86,8 @@ class PrefixGraph(nn.Module):
         p = input_ids.shape[1]
         causal = torch.ones(p, p, dtype=torch.bool, device=emb.device).tril()
         allowed = (causal.unsqueeze(0) & prefix_valid.unsqueeze(1)).unsqueeze(1)
-        hidden, present = run_decoder(
-            pol, emb, additive_mask(allowed, emb.dtype), position_ids, None
+        hidden, present = pol.run_layers(
+            emb, additive_mask(allowed, emb.dtype), pol.rotary(position_ids, emb.dtype)
         )
         last = prefix_valid.to(torch.int64).sum(1) - 1
         rows = torch.arange(hidden.shape[0], device=hidden.device)
@@ -154,16 +114,8 @@ class DenoiseStepGraph(nn.Module):
         kv_valid: torch.Tensor,
         *kv: torch.Tensor,
     ) -> torch.Tensor:
-        pol = self.policy
-        emb = pol.embed_actions(x_t, t)
-        b, h = emb.shape[:2]
-        past = kv_valid.unsqueeze(1).expand(b, h, kv_valid.shape[1])
-        block = torch.ones(b, h, h, dtype=torch.bool, device=emb.device)
-        allowed = torch.cat([past, block], dim=-1).unsqueeze(1)
-        hidden, _ = run_decoder(
-            pol, emb, additive_mask(allowed, emb.dtype), position_ids, _pairs(kv)
-        )
-        return pol.action_out_proj(hidden)  # type: ignore[no-any-return]
+        velocity = self.policy.denoise_step(_pairs(kv), kv_valid, x_t, t, position_ids)
+        return velocity  # type: ignore[no-any-return]
 
 
 class DecodeStepGraph(nn.Module):
@@ -183,15 +135,8 @@ class DecodeStepGraph(nn.Module):
         kv_valid: torch.Tensor,
         *kv: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        pol = self.policy
-        emb = pol.language_model.embed_tokens(token_ids)
-        b = emb.shape[0]
-        one = torch.ones(b, 1, 1, dtype=torch.bool, device=emb.device)
-        allowed = torch.cat([kv_valid.unsqueeze(1), one], dim=-1).unsqueeze(1)
-        hidden, present = run_decoder(
-            pol, emb, additive_mask(allowed, emb.dtype), position_ids, _pairs(kv)
-        )
-        return (pol.vlm.lm_head(hidden[:, -1]), *_flat(present))
+        logits, present = self.policy.decode_step(_pairs(kv), kv_valid, token_ids, position_ids)
+        return (logits, *_flat(present))
 
 
 __all__ = [
@@ -200,5 +145,4 @@ __all__ = [
     "DenoiseStepGraph",
     "PrefixGraph",
     "kv_names",
-    "run_decoder",
 ]

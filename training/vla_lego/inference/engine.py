@@ -38,9 +38,12 @@ class StepGraphs(Protocol):
         """One text token ``[B, 1]`` at positions ``[3, B, 1]`` -> (logits, kv one longer)."""
         ...
 
-    def denoise(
-        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
-    ) -> np.ndarray:
+    def prepare_denoise(self, kv: list[Any], kv_valid: np.ndarray, pos: np.ndarray) -> Any:
+        """What the N denoise steps of one chunk share (cache, validity ``[B, L]``, positions
+        ``[3, B, H]``), made ready once in the backend's native form."""
+        ...
+
+    def denoise(self, ctx: Any, x: np.ndarray, t: float) -> np.ndarray:
         """Velocity ``[B, H, D]`` of the noisy action block ``x`` at time ``t``."""
         ...
 
@@ -173,12 +176,13 @@ class ChunkPolicy:
                 kv, kv_valid, ids = self._generate(kv, kv_valid, logits, next_pos)
         act_pos = sequential_positions(next_pos + len(ids), self.config.action_horizon)
         graphs = self.graphs
-
-        def step(x: np.ndarray, t: float) -> np.ndarray:
-            return graphs.denoise(kv, kv_valid, x, t, act_pos)
-
         with timer.stage("denoise"):
-            x0 = euler_sample(step, np.asarray(noise, np.float32), self.config.num_denoise_steps)
+            ctx = graphs.prepare_denoise(kv, kv_valid, act_pos)
+            x0 = euler_sample(
+                lambda x, t: graphs.denoise(ctx, x, t),
+                np.asarray(noise, np.float32),
+                self.config.num_denoise_steps,
+            )
         return SampleResult(x0, ids, self.processor.decode_text(ids))
 
     def _generate(
@@ -234,13 +238,18 @@ class ExportedStepGraphs:
         out = r.run({**feeds, **dict(zip(self.kv_in, kv))})
         return r.to_host(out["logits"]), [out[n] for n in self.kv_out]
 
-    def denoise(
-        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
-    ) -> np.ndarray:
+    def prepare_denoise(
+        self, kv: list[Any], kv_valid: np.ndarray, pos: np.ndarray
+    ) -> dict[str, Any]:
+        """The step feeds that stay fixed over a chunk, converted to native values once."""
+        r = self.runners["denoise_step"]
+        fixed = {"position_ids": r.to_native(pos), "kv_valid": r.to_native(kv_valid)}
+        return {**fixed, **dict(zip(self.kv_in, kv))}
+
+    def denoise(self, ctx: dict[str, Any], x: np.ndarray, t: float) -> np.ndarray:
         r = self.runners["denoise_step"]
         tt = np.full((x.shape[0],), t, dtype=np.float32)
-        feeds = {"x_t": x.astype(np.float32), "t": tt, "position_ids": pos, "kv_valid": kv_valid}
-        out = r.run({**feeds, **dict(zip(self.kv_in, kv))})
+        out = r.run({**ctx, "x_t": x.astype(np.float32), "t": tt})
         return r.to_host(out["velocity"])
 
 

@@ -47,9 +47,17 @@ class OrtGraph:
         path: ``.onnx`` file.
         device: ``cpu`` or ``cuda[:N]``; ``cuda`` without the CUDA execution provider raises.
         threads: Intra-op threads (default: ``$VLA_ORT_THREADS`` or ONNX Runtime's choice).
+        spin: Let idle intra-op threads busy-wait between runs (default: ``$VLA_ORT_SPIN == 1``,
+            else off).
     """
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        spin: bool | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         self._ort = ort
@@ -58,6 +66,12 @@ class OrtGraph:
         threads = threads or int(os.environ.get("VLA_ORT_THREADS", "0"))
         if threads:
             opts.intra_op_num_threads = threads
+        spin = spin if spin is not None else os.environ.get("VLA_ORT_SPIN", "0") == "1"
+        if not spin:
+            # Idle intra-op threads otherwise busy-wait after every run: with one session per
+            # graph, the prefix session's spinning threads steal the cores from the denoise steps
+            # (base chunk 110-140 ms -> ~80 ms on 2 cores), and on the robot from the ROS executor.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.device_type, self.device_id = "cpu", 0
         providers: list[Any] = ["CPUExecutionProvider"]
         if device.startswith("cuda"):

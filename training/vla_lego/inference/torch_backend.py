@@ -1,7 +1,8 @@
 """The ``torch`` backend: a training checkpoint run by the model's own PyTorch pieces.
 
 The host loop is the shared :class:`~vla_lego.inference.engine.ChunkPolicy`; the step functions
-are ``EO1Policy.embed_prefix`` / ``prefix_forward`` / ``decode_step`` / ``denoise_step``.
+are ``EO1Policy.embed_prefix`` / ``prefix_forward`` / ``decode_step`` / ``prepare_denoise`` +
+``denoise_with``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class TorchStepGraphs:
     def _pairs(kv: list[Any]) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
         return tuple((kv[i], kv[i + 1]) for i in range(0, len(kv), 2))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
         f = {k: self._t(v) for k, v in feeds.items()}
         b = f["input_ids"].shape[0]
@@ -77,7 +78,7 @@ class TorchStepGraphs:
         logits = self.policy.vlm.lm_head(hidden[torch.arange(b, device=self.device), last])
         return logits.float().cpu().numpy(), [t for pair in kv for t in pair]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode(
         self, kv: list[Any], kv_valid: np.ndarray, token: np.ndarray, pos: np.ndarray
     ) -> tuple[np.ndarray, list[Any]]:
@@ -86,14 +87,15 @@ class TorchStepGraphs:
         )
         return logits.float().cpu().numpy(), [t for pair in new for t in pair]
 
-    @torch.no_grad()
-    def denoise(
-        self, kv: list[Any], kv_valid: np.ndarray, x: np.ndarray, t: float, pos: np.ndarray
-    ) -> np.ndarray:
+    @torch.inference_mode()
+    def prepare_denoise(self, kv: list[Any], kv_valid: np.ndarray, pos: np.ndarray) -> Any:
+        return self.policy.prepare_denoise(self._pairs(kv), self._t(kv_valid), self._t(pos))
+
+    @torch.inference_mode()
+    def denoise(self, ctx: Any, x: np.ndarray, t: float) -> np.ndarray:
         xt = self._t(x.astype(np.float32))
         tt = torch.full((xt.shape[0],), t, dtype=torch.float32, device=self.device)
-        v = self.policy.denoise_step(self._pairs(kv), self._t(kv_valid), xt, tt, self._t(pos))
-        return v.float().cpu().numpy()  # type: ignore[no-any-return]
+        return self.policy.denoise_with(ctx, xt, tt).float().cpu().numpy()  # type: ignore
 
 
 def torch_policy(
