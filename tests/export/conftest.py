@@ -29,7 +29,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "q99": H1_LAYOUT.upper - 0.05,
     }
     stats = {"state": feature, "actions": feature}
-    policy = EO1Policy(EO1Config.from_preset("tiny"), stats=stats).eval()
+    # 20 Hz, not the 10 Hz fallback: the chunk timing must come from the checkpoint.
+    policy = EO1Policy(EO1Config.from_preset("tiny", fps=20.0), stats=stats).eval()
     path = tmp_path_factory.mktemp("ckpt") / "tiny"
     policy.save_pretrained(path)
     return path

@@ -54,6 +54,7 @@ def test_export_writes_checked_graphs_and_a_complete_manifest(
     assert {t["views"] for t in man.parity["trials"]} == {1, 2}
     assert man.action_horizon == 50 and man.num_denoise_steps == 10 and man.max_action_dim == 32
     assert man.robot_layout == H1_LAYOUT.to_dict()
+    assert man.runtime["dt"] == pytest.approx(1 / 20)  # the checkpoint's dataset rate
     assert man.normalization["identity"] is False
     assert len(man.normalization["stats"]["actions"]["std"]) == H1_LAYOUT.dim
     assert (out / man.processor_dir / "tokenizer" / "tokenizer.json").is_file()
@@ -89,7 +90,8 @@ def test_onnxruntime_matches_torch_backend(
     assert a.actions.shape == b.actions.shape == (50, H1_LAYOUT.dim)
     assert float(np.max(np.abs(a.actions - b.actions))) < 1e-4
     assert a.subtask_text == b.subtask_text
-    assert b.dt == pytest.approx(a.dt) and b.observation_time == float(seed)
+    assert a.dt == pytest.approx(1 / 20) and b.dt == pytest.approx(a.dt)
+    assert b.observation_time == float(seed)
     for stage in ("preprocess", "prefix", "decode", "denoise", "postprocess", "total"):
         assert b.timings[stage] >= 0.0
 

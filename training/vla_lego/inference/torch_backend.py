@@ -18,7 +18,7 @@ from vla_lego.models.eo1.modeling_eo1 import EO1Policy
 from vla_lego.models.eo1.processing_eo1 import EO1Inputs
 from vla_lego.robot import H1_LAYOUT
 
-DEFAULT_FPS = 10.0  # dataset rate of sim-generated data (docs/INTERFACES.md)
+DEFAULT_FPS = 10.0  # checkpoints from before EO1Config.fps: all were trained on 10 Hz sim data
 
 
 def resolve_checkpoint(path: Path) -> Path:
@@ -31,12 +31,10 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def policy_dt(policy: EO1Policy) -> float:
-    """Seconds between actions: ``1 / fps`` of the config if it has one, else of the default
-    dataset rate (the checkpoint format does not record the dataset's fps yet)."""
-    fps = float(getattr(policy.config, "fps", None) or DEFAULT_FPS)
-    if not fps > 0:
-        raise ValueError(f"checkpoint fps must be > 0, got {fps}")
-    return 1.0 / fps
+    """Seconds between actions: ``1 / fps`` of the training dataset (stored in the checkpoint
+    config), :data:`DEFAULT_FPS` for checkpoints written before the rate was stored."""
+    fps = policy.config.fps
+    return 1.0 / (fps if fps is not None else DEFAULT_FPS)
 
 
 class TorchStepGraphs:

@@ -22,11 +22,26 @@ def model_config(model_cfg: DictConfig) -> Any:
     return EO1Config.from_dict({str(k): v for k, v in data.items()})
 
 
-def build_policy(model_cfg: DictConfig, stats: dict[str, Any]) -> nn.Module:
-    """A fresh ``EO1Policy`` whose normalisation uses the dataset statistics."""
+def build_policy(
+    model_cfg: DictConfig, stats: dict[str, Any] | None, fps: float | None = None
+) -> nn.Module:
+    """A fresh ``EO1Policy`` whose normalisation uses the dataset statistics and whose chunks are
+    timed at the dataset's ``fps`` (stored in the checkpoint config; deployment reads it).
+
+    Raises:
+        ValueError: ``model.fps`` was set and differs from the dataset's rate.
+    """
     from vla_lego.models.eo1 import EO1Policy
 
-    return EO1Policy(model_config(model_cfg), stats=stats)
+    cfg = model_config(model_cfg)
+    if fps is not None:
+        if cfg.fps is not None and abs(cfg.fps - float(fps)) > 1e-9:
+            raise ValueError(
+                f"model.fps={cfg.fps} but the training dataset is recorded at {fps} Hz; the "
+                "actions of a chunk must be timed like the data (drop the model.fps override)"
+            )
+        cfg = cfg.replace(fps=float(fps))
+    return EO1Policy(cfg, stats=stats)
 
 
 def load_policy_checkpoint(path: Path) -> nn.Module:

@@ -202,6 +202,7 @@ class Trainer:
                 f"(batch_size_per_device {self.micro_batch} x {self.info.world_size} ranks = {gmb})"
             )
         self.stats = getattr(train, "stats", None)
+        self.fps = getattr(train, "fps", None)
         self.sampler = ResumableShardedSampler(
             n, self.info.rank, self.info.world_size, self.micro_batch, int(self.cfg.seed),
             shuffle=True, drop_last=bool(self.tcfg.training.drop_last),
@@ -237,7 +238,9 @@ class Trainer:
         if resume_from is not None and (resume_from / POLICY_DIR).is_dir():
             policy = builders.load_policy_checkpoint(resume_from / POLICY_DIR)
         else:
-            policy = builders.build_policy(self.cfg.model, self.stats)  # type: ignore[arg-type]
+            policy = builders.build_policy(
+                self.cfg.model, self.stats, self.fps  # type: ignore[arg-type]
+            )
         fr = self.tcfg.freeze
         if fr.vision_tower:
             freeze_parameters(policy, list(fr.vision_tower_patterns), "vision_tower")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,11 @@ class EO1Config:
         text_loss_weight: Weight of the subtask next-token cross-entropy.
         subtask_drop_prob: Probability (training) that the action block does not see the subtask
             text, so actions can also be sampled with ``decode_text=False``.
-        attn_implementation: ``"sdpa"`` or ``"eager"`` (custom masks rule out flash attention).
+        attn_implementation: ``"sdpa"`` or ``"eager"`` for the training forward (custom masks
+            rule out flash attention); cached inference always runs sdpa.
+        fps: Rate (Hz) of the dataset the policy learned from: the actions of a chunk are
+            ``1 / fps`` apart. The trainer sets it from the dataset; ``None`` (checkpoints from
+            before it was stored) is read as 10 Hz.
         initializer_range: Std of the initial weights of a fresh backbone.
     """
 
@@ -113,6 +118,7 @@ class EO1Config:
     subtask_drop_prob: float = 0.0
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -155,6 +161,8 @@ class EO1Config:
                 "EO1Config.attn_implementation must be 'sdpa' or 'eager' (the action block needs a "
                 f"custom attention mask), got {self.attn_implementation!r}"
             )
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"EO1Config.fps must be a finite rate > 0 (Hz), got {self.fps}")
         if self.vocab_prune is not None and self.vocab_prune < 256:
             raise ValueError(
                 "EO1Config.vocab_prune must keep at least the 256 byte tokens, got "
