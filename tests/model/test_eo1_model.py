@@ -184,21 +184,25 @@ def test_flow_matching_time_and_interpolation() -> None:
     torch.testing.assert_close(x, a, atol=1e-5, rtol=0)
 
 
-def test_vision_matches_stock_qwen_vit(tiny_config) -> None:
-    """Our batched, mask-based ViT equals transformers' Qwen2.5-VL vision forward (windows on)."""
+@pytest.mark.parametrize("size, window_len", [(224, 64), (168, None)])
+def test_vision_matches_stock_qwen_vit(tiny_config, size: int, window_len: int | None) -> None:
+    """Our batched ViT equals transformers' Qwen2.5-VL vision forward with windows on: 224 px has
+    four equal 8x8-patch windows (run as a batch of windows), 168 px unequal ones (mask)."""
     torch.manual_seed(0)
-    cfg = tiny_config.replace(image_size=224, vision_fullatt_blocks=(1,))
+    cfg = tiny_config.replace(image_size=size, vision_fullatt_blocks=(1,))
     policy = EO1Policy(cfg).eval()
-    imgs = np.random.default_rng(0).integers(0, 256, (2, 2, 224, 224, 3), dtype=np.uint8)
+    assert policy.vision_window_len == window_len
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 2, size, size, 3), dtype=np.uint8)
     inputs = policy.processor(
         {"images": imgs, "state": np.zeros((2, 20)), "instruction": ["a", "b"]}
     )
     window: torch.Tensor = policy.vision_window_mask  # type: ignore[assignment]
-    assert not bool(window.all()), "224 px should give several windows"
+    assert not bool(window.all()), f"{size} px should give several windows"
     with torch.no_grad():
         ours = policy.encode_images(inputs.pixel_values)
         flat = inputs.pixel_values.reshape(-1, inputs.pixel_values.shape[-1])
-        grid = torch.tensor([[1, 16, 16]] * 4)
+        side = size // cfg.patch_size
+        grid = torch.tensor([[1, side, side]] * 4)
         ref = policy.vlm.model.visual(flat, grid_thw=grid).pooler_output
     torch.testing.assert_close(ours.reshape(-1, ours.shape[-1]), ref, atol=1e-5, rtol=1e-5)
 

@@ -334,6 +334,7 @@ class EO1Policy(nn.Module):
         self.register_buffer("vision_window_index", meta.window_index, persistent=False)
         self.register_buffer("vision_reverse_index", meta.reverse_index, persistent=False)
         self.register_buffer("vision_window_mask", meta.window_mask, persistent=False)
+        self.vision_window_len = meta.window_len
 
     # ------------------------------------------------------------------ properties
     @property
@@ -357,7 +358,8 @@ class EO1Policy(nn.Module):
         """ViT over equally sized images: ``[M, N, Dp]`` -> ``[M, N/4, hidden]``.
 
         Same maths as ``Qwen2_5_VisionTransformerPretrainedModel.forward`` but batched over
-        images, with windowed attention as a static mask (no data-dependent splits).
+        images, without data-dependent splits: windowed attention runs as a batch of equal
+        windows (or, when the windows differ in size, as full attention under a static mask).
         """
         vis: Any = self.vlm.model.visual
         m, n, _ = pixel_values.shape
@@ -371,9 +373,24 @@ class EO1Policy(nn.Module):
         x = x.view(m, n // unit, unit, -1)[:, order].reshape(m, n, -1)
         cos, sin = vis.rotary_pos_emb(x, self.vision_rope_pos)
         window: torch.Tensor = self.vision_window_mask  # type: ignore[assignment]
+        wlen = self.vision_window_len
+        if wlen is not None and wlen < n:
+            # Tokens are in window order: [M, N] -> [M * N / wlen, wlen] windows, no mask (the
+            # masked full attention spends N / wlen times the attention FLOPs on masked pairs).
+            nw = n // wlen
+            cos_w, sin_w = (
+                e.view(1, nw, 1, wlen, -1).expand(m, -1, -1, -1, -1).reshape(m * nw, 1, wlen, -1)
+                for e in (cos, sin)
+            )
         for i, blk in enumerate(vis.blocks):
-            mask = None if i in vis.fullatt_block_indexes else window
-            x = x + self._vision_attention(blk.attn, blk.norm1(x), cos, sin, mask)
+            h = blk.norm1(x)
+            if i in vis.fullatt_block_indexes:
+                h = self._vision_attention(blk.attn, h, cos, sin, None)
+            elif wlen is not None and wlen < n:
+                h = self._vision_attention(blk.attn, h.view(m * nw, wlen, -1), cos_w, sin_w, None)
+            else:
+                h = self._vision_attention(blk.attn, h, cos, sin, window)
+            x = x + h.view(m, n, -1)
             x = x + blk.mlp(blk.norm2(x))
         merged = vis.merger(x).view(m, n // unit, -1)
         return merged[:, self.vision_reverse_index]

@@ -294,12 +294,16 @@ class VisionMeta:
         window_index: ``long [N/4]`` merge-block order used by windowed attention.
         reverse_index: ``long [N/4]`` inverse permutation of ``window_index``.
         window_mask: ``bool [N, N]`` True where patch i may attend patch j (same window).
+        window_len: Patches per window when every window has the same size (the image side is a
+            multiple of the window), so windowed attention can run per window without a mask;
+            ``None`` otherwise.
     """
 
     rope_pos: torch.Tensor
     window_index: torch.Tensor
     reverse_index: torch.Tensor
     window_mask: torch.Tensor
+    window_len: int | None = None
 
 
 def vision_metadata(cfg: EO1Config) -> VisionMeta:
@@ -318,7 +322,11 @@ def vision_metadata(cfg: EO1Config) -> VisionMeta:
     pos = pos.reshape(n // unit, unit, 2)[window_index].reshape(n, 2)
     seg = torch.searchsorted(cu[1:].long(), torch.arange(n), right=True)
     window_mask = seg[:, None] == seg[None, :]
-    return VisionMeta(pos.long(), window_index.long(), torch.argsort(window_index), window_mask)
+    sizes = set(torch.diff(cu.long()).tolist())
+    window_len = sizes.pop() if len(sizes) == 1 else None
+    return VisionMeta(
+        pos.long(), window_index.long(), torch.argsort(window_index), window_mask, window_len
+    )
 
 
 # --------------------------------------------------------------------------- positions
