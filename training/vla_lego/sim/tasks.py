@@ -65,6 +65,31 @@ def _yaw(rng: np.random.Generator, cfg: SimConfig) -> float:
     return float(np.deg2rad(_noise(rng, cfg.yaw_noise_deg)))
 
 
+def _random_kind(rng: np.random.Generator) -> str:
+    return "2x4" if rng.random() < 0.5 else "2x2"
+
+
+def _brick_near(
+    rng: np.random.Generator,
+    cfg: SimConfig,
+    kind: str,
+    colour: str,
+    y: float,
+    body: str | None = None,
+) -> BrickSetup:
+    """A brick at ``(WORK_X, y)`` plus position and yaw noise, drawn in the order x, y, yaw (the
+    order fixes which scene a seed gives). ``body`` defaults to the model's brick of ``kind``."""
+    n = cfg.position_noise
+    return BrickSetup(
+        body or ("brick_0" if kind == "2x4" else "brick_2"),
+        kind,
+        colour,
+        WORK_X + _noise(rng, n),
+        y + _noise(rng, n),
+        _yaw(rng, cfg),
+    )
+
+
 def _two_colours(rng: np.random.Generator, cfg: SimConfig) -> tuple[str, str]:
     if len(cfg.colours) < 2:
         c = cfg.colours[0]
@@ -108,28 +133,17 @@ def _on_table(env: LegoEnv, body: str) -> bool:
     return abs(z - (env.cfg.table_height + env.brick_half_height(body))) < 0.005
 
 
-class PickPlace(Task):
-    name = "pick_place"
-    templates = (
-        "pick up the {label} and place it on the white pad",
-        "put the {label} on the white target",
-        "move the {label} onto the white pad",
-        "place the {label} on the target pad",
-    )
+class _OneBrickTask(Task):
+    """One brick of random kind and colour, carried to a white pad at ``(WORK_X, target_y)``."""
+
+    target_y: float
 
     def sample(self, rng: np.random.Generator, cfg: SimConfig, seed: int) -> TaskInstance:
-        kind = "2x4" if rng.random() < 0.5 else "2x2"
+        kind = _random_kind(rng)
         colour = cfg.colours[int(rng.integers(len(cfg.colours)))]
+        obj = _brick_near(rng, cfg, kind, colour, -0.20)
         n = cfg.position_noise
-        obj = BrickSetup(
-            "brick_0" if kind == "2x4" else "brick_2",
-            kind,
-            colour,
-            WORK_X + _noise(rng, n),
-            -0.20 + _noise(rng, n),
-            _yaw(rng, cfg),
-        )
-        target = (WORK_X + _noise(rng, n / 2), -0.06 + _noise(rng, n / 2))
+        target = (WORK_X + _noise(rng, n / 2), self.target_y + _noise(rng, n / 2))
         return TaskInstance(
             self.name,
             seed,
@@ -137,6 +151,17 @@ class PickPlace(Task):
             {"target": target},
             self._instruction(rng, label=obj.label),
         )
+
+
+class PickPlace(_OneBrickTask):
+    name = "pick_place"
+    target_y = -0.06
+    templates = (
+        "pick up the {label} and place it on the white pad",
+        "put the {label} on the white target",
+        "move the {label} onto the white pad",
+        "place the {label} on the target pad",
+    )
 
     def success(self, env: LegoEnv) -> bool:
         inst = env.instance
@@ -165,24 +190,10 @@ class Stack(Task):
 
     def sample(self, rng: np.random.Generator, cfg: SimConfig, seed: int) -> TaskInstance:
         c_base, c_top = _two_colours(rng, cfg)
-        n = cfg.position_noise
-        base = BrickSetup(
-            "brick_0",
-            "2x4",
-            c_base,
-            WORK_X + _noise(rng, n),
-            -0.08 + _noise(rng, n),
-            _yaw(rng, cfg),
-        )
-        top_kind = "2x4" if rng.random() < 0.5 else "2x2"
-        top = BrickSetup(
-            "brick_1" if top_kind == "2x4" else "brick_2",
-            top_kind,
-            c_top,
-            WORK_X + _noise(rng, n),
-            -0.21 + _noise(rng, n),
-            _yaw(rng, cfg),
-        )
+        base = _brick_near(rng, cfg, "2x4", c_base, -0.08)
+        top_kind = _random_kind(rng)
+        top_body = "brick_1" if top_kind == "2x4" else "brick_2"
+        top = _brick_near(rng, cfg, top_kind, c_top, -0.21, body=top_body)
         return TaskInstance(
             self.name,
             seed,
@@ -219,8 +230,9 @@ class Stack(Task):
         return f"grasp the {top.label} with the right hand"
 
 
-class Handover(Task):
+class Handover(_OneBrickTask):
     name = "handover"
+    target_y = 0.15  # on the left of the body; the brick starts on the right (y = -0.20)
     arm = "both"
     time_limit = 16.0  # the expert needs 13 s
     templates = (
@@ -228,27 +240,6 @@ class Handover(Task):
         "pass the {label} to the left hand and place it on the target pad",
         "use both hands to move the {label} to the white pad on the left",
     )
-
-    def sample(self, rng: np.random.Generator, cfg: SimConfig, seed: int) -> TaskInstance:
-        kind = "2x4" if rng.random() < 0.5 else "2x2"
-        colour = cfg.colours[int(rng.integers(len(cfg.colours)))]
-        n = cfg.position_noise
-        obj = BrickSetup(
-            "brick_0" if kind == "2x4" else "brick_2",
-            kind,
-            colour,
-            WORK_X + _noise(rng, n),
-            -0.20 + _noise(rng, n),
-            _yaw(rng, cfg),
-        )
-        target = (WORK_X + _noise(rng, n / 2), 0.15 + _noise(rng, n / 2))
-        return TaskInstance(
-            self.name,
-            seed,
-            {"object": obj},
-            {"target": target},
-            self._instruction(rng, label=obj.label),
-        )
 
     def success(self, env: LegoEnv) -> bool:
         inst = env.instance
