@@ -61,7 +61,7 @@ def test_invalid_values_are_refused(kw, match: str) -> None:
 
 
 def test_camera_names_from_topics() -> None:
-    assert P.camera_name_from_topic(T.HEAD_CAMERA_TOPIC) == "head"
-    assert P.camera_name_from_topic("/h1/camera/left_wrist/image_raw/compressed") == "left_wrist"
+    assert T.camera_name_from_topic(T.HEAD_CAMERA_TOPIC) == "head"
+    assert T.camera_name_from_topic("/h1/camera/left_wrist/image_raw/compressed") == "left_wrist"
     with pytest.raises(ValueError):
-        P.camera_name_from_topic("/image_raw")
+        T.camera_name_from_topic("/image_raw")

@@ -34,10 +34,11 @@ from typing import Any
 
 from vla_lego.bags.reader import BagReader
 from vla_lego.bags.replay import TIMINGS, ReplayConfig, ReplayResult, replay
-from vla_lego.bags.streams import camera_name_from_topic, parse_camera_args
+from vla_lego.bags.streams import parse_camera_args
 from vla_lego.bags.typestore import BagError
 from vla_lego.inference.types import Policy
 from vla_lego.robot import LayoutMismatchError
+from vla_lego.robot.topics import camera_name_from_topic
 from vla_lego.runtime import SchedulerConfig, load_limit_overrides
 
 POLICY_PACKAGE = "vla_lego_policy"

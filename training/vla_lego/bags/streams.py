@@ -36,16 +36,6 @@ def msg_time(msg: Any, log_time_ns: int) -> float:
     return (s if s > 0 else log_time_ns) / 1e9
 
 
-def camera_name_from_topic(topic: str) -> str:
-    """``/h1/camera/head/image_raw`` -> ``head`` (the policy node's rule for unnamed views)."""
-    parts = [p for p in topic.split("/") if p]
-    while parts and parts[-1] in ("compressed", "image_raw", "image", "image_rect", "color"):
-        parts.pop()
-    if not parts:
-        raise BagError(f"cannot derive a camera name from topic {topic!r}; name it NAME=TOPIC")
-    return parts[-1]
-
-
 def discover_cameras(reader: BagReader) -> dict[str, str]:
     """Camera name -> topic for every ``.../camera/<name>/image_raw[/compressed]`` image topic.
 
@@ -220,7 +210,6 @@ __all__ = [
     "STRING_TYPE",
     "JointColumns",
     "JointMapper",
-    "camera_name_from_topic",
     "decode_image",
     "discover_cameras",
     "msg_time",

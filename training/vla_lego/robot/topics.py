@@ -22,6 +22,28 @@ LOWSTATE_CHANNEL = "rt/lowstate"
 LOWCMD_CHANNEL = "rt/lowcmd"
 ARM_SDK_CHANNEL = "rt/arm_sdk"
 
+# Trailing image-transport / driver path elements that do not name the camera.
+_IMAGE_SUFFIXES = ("compressed", "image_raw", "image", "image_rect", "color")
+
+
+def camera_name_from_topic(topic: str) -> str:
+    """The view name of an image topic when none is given (the policy node and the bag tools):
+    ``/h1/camera/head/image_raw`` -> ``head``, ``/c/left_wrist/image_raw/compressed`` ->
+    ``left_wrist``.
+
+    Raises:
+        ValueError: only image-transport elements in the topic (name the camera explicitly).
+    """
+    parts = [p for p in topic.split("/") if p]
+    while parts and parts[-1] in _IMAGE_SUFFIXES:
+        parts.pop()
+    if not parts:
+        raise ValueError(
+            f"cannot derive a camera name from topic {topic!r}; name the camera explicitly"
+        )
+    return parts[-1]
+
+
 __all__ = [
     "ACTION_CHUNK_TOPIC",
     "ARM_COMMAND_TOPIC",
@@ -36,4 +58,5 @@ __all__ = [
     "SIM_RESET_SERVICE",
     "SIM_TASK_STATUS_TOPIC",
     "WRIST_CAMERA_TOPICS",
+    "camera_name_from_topic",
 ]

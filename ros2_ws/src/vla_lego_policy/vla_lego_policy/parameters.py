@@ -161,16 +161,6 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 
-def camera_name_from_topic(topic: str) -> str:
-    """``/h1/camera/head/image_raw`` -> ``head``; ``/c/wrist/image_raw/compressed`` -> ``wrist``."""
-    parts = [p for p in topic.split("/") if p]
-    while parts and parts[-1] in ("compressed", "image_raw", "image", "image_rect", "color"):
-        parts.pop()
-    if not parts:
-        raise ValueError(f"cannot derive a camera name from topic {topic!r}; set camera_names")
-    return parts[-1]
-
-
 def check_values(values: dict[str, Any]) -> None:
     """Check every value against its spec and the cross-parameter rules.
 
@@ -201,4 +191,4 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError("require_activation is false but instruction is empty; set one of them")
 
 
-__all__ = ["PARAMS", "SPECS", "ParamSpec", "camera_name_from_topic", "check_values"]
+__all__ = ["PARAMS", "SPECS", "ParamSpec", "check_values"]

@@ -38,6 +38,7 @@ from std_msgs.msg import String
 
 from vla_lego.inference.types import Policy
 from vla_lego.robot import H1_LAYOUT
+from vla_lego.robot.topics import camera_name_from_topic
 from vla_lego.runtime import (
     ChunkEvent,
     ChunkScheduler,
@@ -54,7 +55,7 @@ from vla_lego.runtime import (
 )
 from vla_lego_msgs.msg import ActionChunk, PolicyStatus
 from vla_lego_msgs.srv import SetTask
-from vla_lego_policy.parameters import SPECS, camera_name_from_topic, check_values
+from vla_lego_policy.parameters import SPECS, check_values
 
 PACKAGE = "vla_lego_policy"
 _BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
