@@ -95,6 +95,23 @@ def test_backend_prefix_spec_routes_to_that_backend(tmp_path: Path) -> None:
         load_policy_from_spec(f"ort:{tmp_path / 'missing'}")
 
 
+def test_string_spec_options_and_factory_kwargs(tmp_path: Path) -> None:
+    """The forms the policy node and replay-eval pass: one string plus kwargs/options."""
+    hold = "python:vla_lego.inference.scripted:hold"
+    chunk = load_policy_from_spec(hold, kwargs={"horizon": 3}, device="cpu", seed=None).predict(
+        _obs(np.zeros(H1_LAYOUT.dim))
+    )
+    assert chunk.horizon == 3  # kwargs reach the factory; model options do not
+    with pytest.raises(ValueError, match="only apply to 'python:' policies"):
+        load_policy_from_spec(f"torch:{tmp_path}", kwargs={"horizon": 3})
+    with pytest.raises(ValueError, match=r"unknown policy options \['gpu'\]"):
+        load_policy_from_spec(hold, gpu=True)
+    with pytest.raises(ValueError, match="pass them inside it"):
+        load_policy_from_spec({"factory": hold[len("python:") :]}, seed=1)
+    with pytest.raises(ValueError, match="device must be 'cpu', 'auto' or 'cuda"):
+        load_policy_from_spec(f"torch:{tmp_path}", device="tpu")
+
+
 def test_euler_schedule_recovers_the_straight_path_target() -> None:
     rng = np.random.default_rng(0)
     target = rng.normal(size=(2, 5, 3))

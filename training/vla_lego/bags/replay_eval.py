@@ -147,17 +147,7 @@ def load_policy(spec: str, kwargs: dict[str, Any], seed: int | None) -> Policy:
     """Resolve ``--policy`` the way the node resolves its ``policy`` parameter."""
     from vla_lego.inference.loading import load_policy_from_spec
 
-    if spec.startswith("python:"):
-        return load_policy_from_spec({"factory": spec[len("python:") :], "kwargs": kwargs})
-    if kwargs:
-        raise ValueError("--policy-kwargs only applies to 'python:' policies")
-    head, sep, rest = spec.partition(":")
-    mapping: dict[str, Any] = {"path": rest if sep and len(head) > 1 else spec}
-    if sep and len(head) > 1:
-        mapping["backend"] = head
-    if seed is not None:
-        mapping["seed"] = seed
-    return load_policy_from_spec(mapping)
+    return load_policy_from_spec(spec, kwargs=kwargs, seed=seed)
 
 
 def _add_offline_args(p: argparse.ArgumentParser) -> None:

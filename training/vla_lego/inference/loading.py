@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -101,12 +102,20 @@ def _from_factory(target: str, kwargs: Mapping[str, Any]) -> Policy:
     return _check_policy(obj(**kwargs), f"factory {target!r}")
 
 
-def load_policy_from_spec(spec: str | Path | Mapping[str, Any]) -> Policy:
+_MODEL_OPTIONS = {"device", "seed", "decode_text"}
+
+
+def load_policy_from_spec(
+    spec: str | Path | Mapping[str, Any],
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Policy:
     """Load a policy from a one-string (or mapping) description, e.g. a ROS parameter.
 
     Accepted forms:
         * ``"python:module:attr"`` — ``attr`` is a Policy or a factory returning one (scripted and
-          test policies with known output).
+          test policies with known output), called with ``kwargs``.
         * ``"BACKEND:PATH"`` with BACKEND a registered backend (``torch:/ckpt``,
           ``onnxruntime:/export``, ``tensorrt:/export``).
         * ``"PATH"`` — an export directory (has ``manifest.json``) loads with ``onnxruntime``,
@@ -114,25 +123,38 @@ def load_policy_from_spec(spec: str | Path | Mapping[str, Any]) -> Policy:
         * a mapping with ``path`` and optionally ``backend``, ``device``, ``seed``,
           ``decode_text``; or with ``factory`` (``"module:attr"``) and optional ``kwargs``.
 
+    Args:
+        spec: One of the forms above.
+        kwargs: Keyword arguments of a ``python:`` factory (string form only).
+        **options: ``device``, ``seed``, ``decode_text`` of a model (string form; ``None`` values
+            keep the default; a ``python:`` factory ignores them).
+
     Raises:
         ValueError / TypeError: the spec is malformed or does not yield a Policy.
     """
     if isinstance(spec, Mapping):
+        if kwargs or options:
+            raise ValueError("a mapping spec carries its own kwargs/options; pass them inside it")
         return _from_mapping(spec)
+    unknown = set(options) - _MODEL_OPTIONS
+    if unknown:
+        raise ValueError(
+            f"unknown policy options {sorted(unknown)}; allowed {sorted(_MODEL_OPTIONS)}"
+        )
     text = str(spec).strip()
     if not text:
         raise ValueError("empty policy spec; expected 'python:module:attr', 'BACKEND:PATH' or PATH")
     head, sep, rest = text.partition(":")
     if sep and head == "python":
-        return _from_factory(rest, {})
+        return _from_factory(rest, dict(kwargs or {}))
+    if kwargs:
+        raise ValueError(f"factory kwargs only apply to 'python:' policies, not {text!r}")
+    mapping: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    mapping["path"] = text
     if sep and head and not head.startswith(("/", ".", "~")):
-        try:
-            backend = get_backend(head).name
-        except ValueError:
-            backend = ""
-        if backend:
-            return load_policy(rest, backend=backend)
-    return load_policy(text, backend=guess_backend(Path(text).expanduser()))
+        with contextlib.suppress(ValueError):  # not a backend name: a path containing ':'
+            mapping.update(backend=get_backend(head).name, path=rest)
+    return _from_mapping(mapping)
 
 
 def _from_mapping(spec: Mapping[str, Any]) -> Policy:

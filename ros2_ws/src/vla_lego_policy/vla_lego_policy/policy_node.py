@@ -81,17 +81,13 @@ def load_policy(values: dict[str, Any]) -> Policy:
     """Resolve the ``policy`` parameter (plus kwargs/device/seed) to a Policy."""
     from vla_lego.inference import load_policy_from_spec
 
-    spec, kwargs = values["policy"].strip(), json.loads(values["policy_kwargs"] or "{}")
-    if spec.startswith("python:"):
-        return load_policy_from_spec({"factory": spec[len("python:") :], "kwargs": kwargs})
-    if kwargs:
-        raise ValueError("policy_kwargs only applies to 'python:' policies")
-    head, sep, rest = spec.partition(":")
-    mapping: dict[str, Any] = {"path": rest if sep and len(head) > 1 else spec}
-    if sep and len(head) > 1:
-        mapping["backend"] = head
-    mapping.update(device=values["device"], seed=values["seed"], decode_text=values["decode_text"])
-    return load_policy_from_spec(mapping)
+    return load_policy_from_spec(
+        values["policy"],
+        kwargs=json.loads(values["policy_kwargs"] or "{}"),
+        device=values["device"],
+        seed=values["seed"],
+        decode_text=values["decode_text"],
+    )
 
 
 def _stamp(t: Any) -> float:
