@@ -2,6 +2,7 @@
 
     python bench/inference_backends.py [--sizes tiny,base] [--runs 100] [--warmup 10]
                                        [--threads N] [--exporter dynamo] [--report PATH]
+                                       [--ort-spin run,never]
 
 For each model size a randomly initialised EO-1 policy is saved, exported (``vla_lego.export``,
 parity gate included) and run through the shared host loop by every available backend on the same
@@ -10,7 +11,9 @@ observation: ``torch`` eager and ``onnxruntime`` on the CPU, plus, where a CUDA 
 installed). Prints a markdown table of median and p99 milliseconds over ``--runs`` runs after
 ``--warmup`` runs, and the speed-up of each backend over torch eager on the same device
 (``ratio`` = torch eager ms / backend ms; > 1 is faster). "chunk" is prefix + N Euler steps
-(text decoding off), i.e. one ``predict`` minus pre/post-processing.
+(text decoding off), i.e. one ``predict`` minus pre/post-processing. ONNX Runtime runs once per
+``--ort-spin`` mode (when its idle threads busy-wait; see ``OrtGraph``). Samples of all backends
+are taken in alternating blocks, so their ratios come from the same conditions.
 """
 
 from __future__ import annotations
@@ -89,30 +92,44 @@ def stage_fns(policy: ChunkPolicy, inputs: Any) -> dict[str, Callable[[], Any]]:
     return {"prefix": prefix, "step": step, "chunk": chunk}
 
 
-def backends(ckpt: Path, export: Path) -> list[tuple[str, str, Callable[[], Any]]]:
-    """(name, device, loader) of every backend this machine can run."""
+def _ort_loader(export: Path, device: str, spin: str) -> Callable[[], Any]:
+    """Load the export with ONNX Runtime sessions in the given spin mode (read at load)."""
     from vla_lego.inference import load_policy
+
+    def load() -> Any:
+        old = os.environ.get("VLA_ORT_SPIN")
+        os.environ["VLA_ORT_SPIN"] = spin
+        try:
+            return load_policy(export, "onnxruntime", device, decode_text=False)
+        finally:
+            if old is None:
+                os.environ.pop("VLA_ORT_SPIN")
+            else:
+                os.environ["VLA_ORT_SPIN"] = old
+
+    return load
+
+
+def backends(
+    ckpt: Path, export: Path, spins: list[str]
+) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(name, device, loader) of every backend this machine can run; ONNX Runtime once per
+    thread-spin mode (``vla_lego.inference.graphs.SPIN_MODES``), the first one named plainly."""
+    from vla_lego.inference import load_policy
+
+    def ort_name(i: int, spin: str) -> str:
+        return "onnxruntime" if i == 0 else f"onnxruntime spin={spin}"
 
     out: list[tuple[str, str, Callable[[], Any]]] = [
         ("torch", "cpu", lambda: load_policy(ckpt, "torch", "cpu", decode_text=False)),
-        (
-            "onnxruntime",
-            "cpu",
-            lambda: load_policy(export, "onnxruntime", "cpu", decode_text=False),
-        ),
+        *((ort_name(i, m), "cpu", _ort_loader(export, "cpu", m)) for i, m in enumerate(spins)),
     ]
     if torch.cuda.is_available():
         import onnxruntime as ort
 
         out.append(("torch", "cuda", lambda: load_policy(ckpt, "torch", "cuda", decode_text=False)))
         if "CUDAExecutionProvider" in ort.get_available_providers():
-            out.append(
-                (
-                    "onnxruntime",
-                    "cuda",
-                    lambda: load_policy(export, "onnxruntime", "cuda", decode_text=False),
-                )
-            )
+            out.append(("onnxruntime", "cuda", _ort_loader(export, "cuda", spins[0])))
     return out
 
 
@@ -140,7 +157,7 @@ def bench_size(size: str, args: argparse.Namespace, work: Path) -> list[dict[str
         file=sys.stderr,
     )
     inputs = example_inputs(model, cfg.max_views, 8, seed=1)
-    loaders = backends(ckpt, work / f"{size}_export")
+    loaders = backends(ckpt, work / f"{size}_export", args.ort_spin.split(","))
     if args.tensorrt:
         from vla_lego.inference import load_policy
 
@@ -189,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--exporter", default="dynamo", choices=("dynamo", "torchscript"))
     p.add_argument("--tensorrt", action="store_true", help="also build and time TensorRT fp16")
+    p.add_argument(
+        "--ort-spin",
+        default="run,never",
+        help="ONNX Runtime thread-spin modes to time (run, always, never); the first is the "
+        "plain 'onnxruntime' row",
+    )
     p.add_argument("--report", type=Path, default=None, help="also write the table here")
     args = p.parse_args(argv)
     if args.runs < 100:

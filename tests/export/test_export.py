@@ -120,6 +120,23 @@ def _edit_manifest(path: Path, edit) -> None:  # type: ignore[no-untyped-def]
     (path / MANIFEST_NAME).write_text(json.dumps(data))
 
 
+def test_ort_thread_spin_modes(tiny_export: tuple[Path, Manifest]) -> None:
+    """Idle ONNX Runtime threads spin only inside a run by default (two sessions' spinning pools
+    would fight over the cores between the prefix and the denoise steps); bad modes are refused."""
+    from vla_lego.inference.graphs import OrtGraph
+
+    out, man = tiny_export
+    graph = out / man.graphs["denoise_step"].file
+
+    def entry(g: OrtGraph, key: str) -> str:
+        return str(g.session.get_session_options().get_session_config_entry(key))
+
+    assert entry(OrtGraph(graph), "session.force_spinning_stop") == "1"
+    assert entry(OrtGraph(graph, spin="never"), "session.intra_op.allow_spinning") == "0"
+    with pytest.raises(ValueError, match="spin mode must be one of"):
+        OrtGraph(graph, spin="sometimes")
+
+
 def test_manifest_with_edited_shape_is_refused(
     tiny_export: tuple[Path, Manifest], tmp_path: Path
 ) -> None:

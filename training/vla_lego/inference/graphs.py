@@ -40,6 +40,9 @@ def _device_id(device: str) -> int:
     return int(device.split(":", 1)[1]) if ":" in device else 0
 
 
+SPIN_MODES = ("run", "always", "never")
+
+
 class OrtGraph:
     """One ONNX graph in an ``onnxruntime.InferenceSession`` (CUDA EP on ``cuda``, else CPU).
 
@@ -47,8 +50,9 @@ class OrtGraph:
         path: ``.onnx`` file.
         device: ``cpu`` or ``cuda[:N]``; ``cuda`` without the CUDA execution provider raises.
         threads: Intra-op threads (default: ``$VLA_ORT_THREADS`` or ONNX Runtime's choice).
-        spin: Let idle intra-op threads busy-wait between runs (default: ``$VLA_ORT_SPIN == 1``,
-            else off).
+        spin: When idle intra-op threads busy-wait: ``run`` (only while a run is active; the
+            default), ``always`` (ONNX Runtime's default: also between runs) or ``never``.
+            Default ``$VLA_ORT_SPIN`` or ``run``.
     """
 
     def __init__(
@@ -56,7 +60,7 @@ class OrtGraph:
         path: Path,
         device: str = "cpu",
         threads: int | None = None,
-        spin: bool | None = None,
+        spin: str | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -66,12 +70,17 @@ class OrtGraph:
         threads = threads or int(os.environ.get("VLA_ORT_THREADS", "0"))
         if threads:
             opts.intra_op_num_threads = threads
-        spin = spin if spin is not None else os.environ.get("VLA_ORT_SPIN", "0") == "1"
-        if not spin:
-            # Idle intra-op threads otherwise busy-wait after every run: with one session per
-            # graph, the prefix session's spinning threads steal the cores from the denoise steps
-            # (base chunk 110-140 ms -> ~80 ms on 2 cores), and on the robot from the ROS executor.
+        spin = spin or os.environ.get("VLA_ORT_SPIN", "run")
+        if spin not in SPIN_MODES:
+            raise ValueError(f"ONNX Runtime spin mode must be one of {SPIN_MODES}, got {spin!r}")
+        # ORT's idle intra-op threads busy-wait by default, also after Run() returns: with one
+        # session per graph, the prefix session's spinning threads then steal the cores from the
+        # denoise steps (base chunk 110-140 ms instead of ~75 on 2 cores), and on the robot from
+        # the ROS executor. "run" spins only while a Run() is active (fast op hand-offs).
+        if spin == "never":
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        elif spin == "run":
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
         self.device_type, self.device_id = "cpu", 0
         providers: list[Any] = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
@@ -176,4 +185,4 @@ class TrtGraph:
         return outs
 
 
-__all__ = ["GraphRunner", "OrtGraph", "TrtGraph"]
+__all__ = ["SPIN_MODES", "GraphRunner", "OrtGraph", "TrtGraph"]
