@@ -7,9 +7,9 @@
 For each model size a randomly initialised EO-1 policy is saved, exported (``vla_lego.export``,
 parity gate included) and run through the shared host loop by every available backend on the same
 observation: ``torch`` eager and ``onnxruntime`` on the CPU, plus, where a CUDA GPU exists,
-``torch`` eager on CUDA, ``onnxruntime`` with the CUDA execution provider and ``tensorrt`` (if
-installed). Prints a markdown table of median and p99 milliseconds over ``--runs`` runs after
-``--warmup`` runs, and the speed-up of each backend over torch eager on the same device
+``torch`` eager on CUDA, ``torch`` with CUDA graphs, ``onnxruntime`` with the CUDA execution
+provider and ``tensorrt`` (if installed). Prints a markdown table of median and p99
+milliseconds over ``--runs`` runs after ``--warmup`` runs, and the speed-up of each backend over torch eager on the same device
 (``ratio`` = torch eager ms / backend ms; > 1 is faster). "chunk" is prefix + N Euler steps
 (text decoding off), i.e. one ``predict`` minus pre/post-processing. ONNX Runtime runs once per
 ``--ort-spin`` mode (when its idle threads busy-wait; see ``OrtGraph``). Samples of all backends
@@ -110,6 +110,14 @@ def _ort_loader(export: Path, device: str, spin: str) -> Callable[[], Any]:
     return load
 
 
+def _torch_cuda_graphs(ckpt: Path) -> Any:
+    from vla_lego.inference.torch_backend import torch_policy
+    from vla_lego.robot import H1_LAYOUT
+
+    policy = EO1Policy.from_pretrained(ckpt, layout=H1_LAYOUT, device="cuda")
+    return torch_policy(policy, decode_text=False, cuda_graphs=True)
+
+
 def backends(
     ckpt: Path, export: Path, spins: list[str]
 ) -> list[tuple[str, str, Callable[[], Any]]]:
@@ -128,6 +136,7 @@ def backends(
         import onnxruntime as ort
 
         out.append(("torch", "cuda", lambda: load_policy(ckpt, "torch", "cuda", decode_text=False)))
+        out.append(("torch cuda-graphs", "cuda", lambda: _torch_cuda_graphs(ckpt)))
         if "CUDAExecutionProvider" in ort.get_available_providers():
             out.append(("onnxruntime", "cuda", _ort_loader(export, "cuda", spins[0])))
     return out

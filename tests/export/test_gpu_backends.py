@@ -64,3 +64,16 @@ def test_onnxruntime_cuda_provider(tiny_export: tuple[Path, Manifest]) -> None:
     cpu = load_policy(out, backend="onnxruntime", device="cpu", seed=3)
     a, b = cpu.predict(_obs(2)), gpu.predict(_obs(2))
     assert float(np.max(np.abs(a.actions - b.actions))) < 1e-3  # TF32 / kernel order on the GPU
+
+
+def test_torch_cuda_graphs_match_eager(tiny_checkpoint: Path) -> None:
+    _need_cuda()
+    from vla_lego.inference.torch_backend import torch_policy
+    from vla_lego.models.eo1 import EO1Policy
+
+    model = EO1Policy.from_pretrained(tiny_checkpoint, layout=H1_LAYOUT, device="cuda")
+    eager = torch_policy(model, seed=4, decode_text=False)
+    graphs = torch_policy(model, seed=4, decode_text=False, cuda_graphs=True)
+    for views in (1, 2, 1):  # a second prefix length records a second graph; the first replays
+        a, b = eager.predict(_obs(views)), graphs.predict(_obs(views))
+        assert float(np.max(np.abs(a.actions - b.actions))) < 1e-4

@@ -99,3 +99,10 @@ def test_checkpoint_paths_resolve_to_the_torch_backend(checkpoint: Path, tmp_pat
 def test_torch_backend_refuses_a_non_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"manifest\.json missing"):
         load_policy(tmp_path, backend="torch")
+
+
+def test_cuda_graphs_need_a_cuda_policy() -> None:
+    from vla_lego.inference.torch_backend import TorchStepGraphs
+
+    with pytest.raises(ValueError, match="cuda_graphs needs the policy on a CUDA device"):
+        TorchStepGraphs(EO1Policy(EO1Config.from_preset("tiny")), cuda_graphs=True)
