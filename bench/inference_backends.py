@@ -10,10 +10,11 @@ observation: ``torch`` eager and ``onnxruntime`` on the CPU, plus, where a CUDA 
 ``torch`` eager on CUDA, ``torch`` with CUDA graphs, ``onnxruntime`` with the CUDA execution
 provider and ``tensorrt`` (if installed). Prints a markdown table of median and p99
 milliseconds over ``--runs`` runs after ``--warmup`` runs, and the speed-up of each backend over
-torch eager on the same device (``ratio`` = torch eager ms / backend ms; > 1 is faster). "chunk" is prefix + N Euler steps
-(text decoding off), i.e. one ``predict`` minus pre/post-processing. ONNX Runtime runs once per
-``--ort-spin`` mode (when its idle threads busy-wait; see ``OrtGraph``). Samples of all backends
-are taken in alternating blocks, so their ratios come from the same conditions.
+torch eager on the same device (``ratio`` = torch eager ms / backend ms; > 1 is faster).
+"chunk" is prefix + N Euler steps (text decoding off), i.e. one ``predict`` minus
+pre/post-processing. ONNX Runtime runs once per ``--ort-spin`` mode (when its idle threads
+busy-wait; see ``OrtGraph``). Samples of all backends are taken in alternating blocks, so their
+ratios come from the same conditions.
 """
 
 from __future__ import annotations
