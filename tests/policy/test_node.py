@@ -14,7 +14,7 @@ from vla_lego.robot import H1_LAYOUT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-IDLE, RUNNING, HOLDING = 0, 1, 2
+IDLE, RUNNING, HOLDING, FAULT = 0, 1, 2, 3
 
 
 def window(records: list, t0: float, t1: float) -> list:
@@ -80,6 +80,31 @@ def test_instruction_topic_starts_and_empty_instruction_holds(make_graph, check_
     check_safe(d.commands)
     resp = d.call_set_task("pick up the blue brick")
     assert resp.accepted and d.wait_state(RUNNING, 5.0)
+
+
+def test_failing_policy_faults_and_settask_retries(make_graph, check_safe):
+    """A policy that keeps failing puts the node in FAULT (holding, no more inference) until a
+    SetTask request acknowledges it; the published commands stay safe throughout."""
+    import json
+
+    kwargs = {"horizon": 10, "dt": 0.1, "amplitude": 0.2, "latency": 0.02, "fail_after": 2}
+    g = make_graph(policy_kwargs=json.dumps(kwargs), max_consecutive_failures=3)
+    d = g.driver
+    g.start_task("pick up the blue brick")
+    assert d.wait_state(FAULT, 10.0), [m.reason for _, m in d.statuses[-3:]]
+    reason = d.statuses[-1][1].reason
+    assert "3 policy failures in a row" in reason and "scripted failure" in reason
+    chunks = len(d.chunks)
+    time.sleep(0.6)
+    assert d.state() == FAULT and len(d.chunks) == chunks
+    last = [np.asarray(m.position) for _, m in d.commands[-10:]]
+    assert len(last) == 10 and np.abs(np.diff(last, axis=0)).max() < 1e-9  # standing still
+    resp = d.call_set_task("pick up the blue brick")
+    assert resp.accepted and resp.message.endswith("(fault cleared)")
+    assert wait_until(lambda: len(d.chunks) > chunks, 5.0)  # inference resumed: one good chunk
+    assert d.wait_state(FAULT, 10.0)  # then the policy fails again
+    check_safe(d.commands)
+    assert g.close() == 0
 
 
 def test_chunk_boundaries_are_smooth(make_graph, check_safe):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.runtime import (
+    STATE_FAULT,
     STATE_HOLDING,
     STATE_IDLE,
     STATE_RUNNING,
@@ -38,7 +39,7 @@ class Clock:
 
 
 def make(
-    policy: SinePolicy, max_latency: float = 1.0, relatch: float = 0.0
+    policy: SinePolicy, max_latency: float = 1.0, relatch: float = 0.0, max_failures: int = 3
 ) -> tuple[PolicyController, Clock]:
     clock = Clock()
     lim = SafetyLimits.from_layout(H1_LAYOUT, 2.0, 1.0, 20.0, 10.0)
@@ -48,7 +49,11 @@ def make(
         ChunkScheduler(H1_LAYOUT.dim, SchedulerConfig(blend_time=0.1)),
         SafetyFilter(lim, DT),
         clock,
-        ControllerConfig(max_inference_latency=max_latency, hold_relatch_distance=relatch),
+        ControllerConfig(
+            max_inference_latency=max_latency,
+            hold_relatch_distance=relatch,
+            max_consecutive_failures=max_failures,
+        ),
     )
     return ctl, clock
 
@@ -107,13 +112,65 @@ def test_stale_camera_holds_latched_position_and_recovers() -> None:
 
 def test_inference_failure_holds_with_reason() -> None:
     policy = SinePolicy(horizon=10, dt=0.1, fail_after=3)
-    ctl, clock = make(policy)
+    ctl, clock = make(policy, max_failures=0)  # keep retrying (FAULT: tests below)
     q = policy.target(clock.t)
     feed(ctl, clock.t, q)
     ctl.set_instruction("go")
     outs = run(ctl, clock, 1.0, q)
     assert outs[-1].state == STATE_HOLDING and "scripted failure" in outs[-1].reason
     assert ctl.status().inference_failures >= 1
+
+
+class FlakyPolicy(SinePolicy):
+    """Fails on the calls listed in ``fail_on`` (1-based), otherwise a SinePolicy."""
+
+    def __init__(self, fail_on: set[int]) -> None:
+        super().__init__(horizon=10, dt=0.1)
+        self.fail_on, self.attempts = fail_on, 0  # attempts survive reset()
+
+    def predict(self, observation):  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        if self.attempts in self.fail_on:
+            raise RuntimeError(f"flaky failure on call {self.attempts}")
+        return super().predict(observation)
+
+
+def test_repeated_policy_failures_latch_fault_until_the_task_is_acknowledged() -> None:
+    policy = FlakyPolicy(fail_on={2, 3, 4, 5, 6, 7, 8})
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    outs = run(ctl, clock, 1.0, q)  # 10 inference attempts; calls 2..4 fail -> FAULT
+    assert policy.attempts == 4, "no policy call after the fault"
+    assert outs[-1].state == STATE_FAULT and "3 policy failures in a row" in outs[-1].reason
+    assert "flaky failure on call 4" in outs[-1].reason and ctl.status().state == STATE_FAULT
+    held = outs[-1].command.position
+    assert np.all(held >= H1_LAYOUT.lower - 1e-9) and np.all(held <= H1_LAYOUT.upper + 1e-9)
+    ctl.set_instruction("go")  # a repeated instruction message is not an acknowledgement
+    run(ctl, clock, 0.5, q)
+    assert policy.attempts == 4 and ctl.status().state == STATE_FAULT
+    ctl.set_instruction("go", acknowledge=True)  # SetTask: retry; calls 5..7 fail again
+    outs = run(ctl, clock, 1.0, q)
+    assert policy.attempts == 7 and outs[-1].state == STATE_FAULT
+    ctl.set_instruction("another task")  # a new task clears the fault too; call 8 fails, 9 runs
+    outs = run(ctl, clock, 1.0, q)
+    assert outs[-1].state == STATE_RUNNING and policy.attempts > 9
+
+
+def test_failures_that_are_not_consecutive_never_fault() -> None:
+    policy = FlakyPolicy(fail_on={2, 3, 5, 6, 8, 9})
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    states = [o.state for o in run(ctl, clock, 2.0, q)]
+    assert STATE_FAULT not in states and states[-1] == STATE_RUNNING
+    assert ctl.status().inference_failures == 6
+    ctl_off, clock_off = make(FlakyPolicy(fail_on=set(range(2, 100))), max_failures=0)
+    feed(ctl_off, clock_off.t, q)
+    ctl_off.set_instruction("go")
+    assert STATE_FAULT not in [o.state for o in run(ctl_off, clock_off, 2.0, q)]
 
 
 def test_slow_inference_chunk_is_dropped() -> None:
@@ -176,6 +233,8 @@ def test_config_validation() -> None:
         ControllerConfig(hold_relatch_distance=-1.0)
     with pytest.raises(ValueError, match="max_inference_latency"):
         ControllerConfig(max_inference_latency=0.0)
+    with pytest.raises(ValueError, match="max_consecutive_failures"):
+        ControllerConfig(max_consecutive_failures=-1)
 
 
 def test_exhausted_chunk_holds_its_last_target() -> None:

@@ -84,6 +84,7 @@ class ReplayConfig:
         min_inference_period: Least seconds between inference starts (``simulated``).
         max_inference_latency: A chunk arriving later than this after its observation is dropped
             and the robot holds.
+        max_consecutive_failures: Policy failures in a row that latch FAULT (0: never).
         scheduler: Blending settings.
         arm_max_velocity ... hand_max_acceleration: Safety filter limits.
         limit_overrides: Per-joint limits (the node's ``limits_file``).
@@ -105,6 +106,7 @@ class ReplayConfig:
     control_rate: float = 50.0
     min_inference_period: float = 0.0
     max_inference_latency: float = 1.0
+    max_consecutive_failures: int = 3
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     arm_max_velocity: float = 1.5
     hand_max_velocity: float = 1.0
@@ -307,7 +309,11 @@ class _Simulation:
             ChunkScheduler(cfg.layout.dim, cfg.scheduler),
             SafetyFilter(cfg.safety_limits(), 1.0 / cfg.control_rate),
             clock=self.clock,
-            config=ControllerConfig(cfg.max_inference_latency, cfg.min_inference_period),
+            config=ControllerConfig(
+                cfg.max_inference_latency,
+                cfg.min_inference_period,
+                max_consecutive_failures=cfg.max_consecutive_failures,
+            ),
             on_chunk=self._on_chunk,
         )
         self.mapper = JointMapper(cfg.layout, cfg.joint_topics, cfg.allow_extra_joints)

@@ -59,6 +59,7 @@ _PARAM_FIELDS = {
     "max_future_stamp": "max_future_stamp",
     "max_inference_latency": "max_inference_latency",
     "min_inference_period": "min_inference_period",
+    "max_consecutive_failures": "max_consecutive_failures",
 }
 
 

@@ -15,6 +15,7 @@ Nothing here imports ROS.
 """
 
 from vla_lego.runtime.controller import (
+    STATE_FAULT,
     STATE_HOLDING,
     STATE_IDLE,
     STATE_RUNNING,
@@ -43,6 +44,7 @@ from vla_lego.runtime.sync import InputRejectedError, ObservationSync, SyncConfi
 
 __all__ = [
     "BLEND_MODES",
+    "STATE_FAULT",
     "STATE_HOLDING",
     "STATE_IDLE",
     "STATE_RUNNING",

@@ -61,6 +61,9 @@ class ControllerConfig:
             further than this (rad or hand units) from the held pose means the robot was moved
             by something else (a sim reset, a person): the hold pose is re-taken from the fresh
             measurement instead of driving the arm back. 0 disables it.
+        max_consecutive_failures: After this many policy failures in a row (exceptions, invalid
+            chunks) the controller enters FAULT: it holds and stops calling the policy until the
+            task is set again (the operator's acknowledgement). 0: never fault, keep retrying.
     """
 
     max_inference_latency: float = 1.0
@@ -68,6 +71,7 @@ class ControllerConfig:
     rate_window: int = 50
     inference_nice: int = 0
     hold_relatch_distance: float = 0.0
+    max_consecutive_failures: int = 3
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_inference_latency) and self.max_inference_latency > 0):
@@ -82,6 +86,10 @@ class ControllerConfig:
             raise ValueError(f"rate_window must be >= 2, got {self.rate_window}")
         if not 0 <= self.inference_nice <= 19:
             raise ValueError(f"inference_nice must be in [0, 19], got {self.inference_nice}")
+        if self.max_consecutive_failures < 0:
+            raise ValueError(
+                f"max_consecutive_failures must be >= 0, got {self.max_consecutive_failures}"
+            )
         if not (math.isfinite(self.hold_relatch_distance) and self.hold_relatch_distance >= 0):
             raise ValueError(
                 f"hold_relatch_distance must be >= 0, got {self.hold_relatch_distance}"
@@ -160,16 +168,22 @@ class PolicyController:
         self._infer_start: float | None = None
         self._seen_version, self._last_obs_time = -1, -math.inf
         self._subtask, self._latency, self._failures = "", math.nan, 0
+        self._consecutive_failures, self._fault = 0, ""
         self._state, self._reason = STATE_IDLE, "no task set"
         self._ticks: deque[float] = deque(maxlen=self.config.rate_window)
 
     # ---- task ---------------------------------------------------------------------------------
-    def set_instruction(self, text: str) -> None:
-        """Set the task (non-empty: start or switch; empty: stop and hold)."""
+    def set_instruction(self, text: str, acknowledge: bool = False) -> None:
+        """Set the task (non-empty: start or switch; empty: stop and hold).
+
+        A different task clears a FAULT; the same one only with ``acknowledge`` (an explicit
+        request such as the SetTask service, not a repeated instruction topic message).
+        """
         text = text.strip()
         with self._lock:
-            if text == self._instruction:
+            if text == self._instruction and not (self._fault and acknowledge):
                 return
+            self._fault, self._consecutive_failures = "", 0
             self._instruction = text
             self._generation += 1  # chunks in flight belong to the old task
             if text:
@@ -188,7 +202,9 @@ class PolicyController:
             if not self._activated:
                 return self._set_state(STATE_IDLE, "no task set", None)
             reason = self._hold_reason(now)
-            if reason:
+            if self._fault:
+                target, state, reason = self._enter_hold(now), STATE_FAULT, self._fault
+            elif reason:
                 target = self._enter_hold(now)
                 state = STATE_HOLDING
             else:
@@ -320,7 +336,8 @@ class PolicyController:
         with self._lock:
             instruction, generation = self._instruction, self._generation
             reset, self._reset_policy = self._reset_policy, False
-        if not instruction:
+            faulted = bool(self._fault)
+        if not instruction or faulted:
             self._stop.wait(timeout)
             return False
         self._seen_version = self.sync.wait_for_update(self._seen_version, timeout)
@@ -337,11 +354,23 @@ class PolicyController:
             chunk = self.policy.predict(obs)
         except Exception as e:  # any policy error holds the robot; the reason goes to the status
             with self._lock:
-                self._infer_start, self._failures = None, self._failures + 1
-                self._infer_error = f"inference failed: {type(e).__name__}: {e}"
+                self._infer_start = None
+                self._policy_failed(f"inference failed: {type(e).__name__}: {e}")
             return True
         self._accept(chunk, generation, time.perf_counter() - started)
         return True
+
+    def _policy_failed(self, error: str) -> None:
+        """Count a policy failure (lock held); enough in a row latch FAULT."""
+        self._failures += 1
+        self._consecutive_failures += 1
+        self._infer_error = error
+        limit = self.config.max_consecutive_failures
+        if limit and self._consecutive_failures >= limit:
+            self._fault = (
+                f"fault: {self._consecutive_failures} policy failures in a row, last: {error}; "
+                "set the task again to retry"
+            )
 
     def _accept(self, chunk: ActionChunk, generation: int, elapsed: float) -> None:
         now = self.clock()
@@ -363,10 +392,9 @@ class PolicyController:
             try:
                 accept = self.scheduler.add_chunk(chunk, now)
             except ValueError as e:
-                self._failures += 1
-                self._infer_error = f"policy returned an invalid chunk: {e}"
+                self._policy_failed(f"policy returned an invalid chunk: {e}")
                 return
-            self._infer_error = ""
+            self._infer_error, self._consecutive_failures = "", 0
             self._subtask = chunk.subtask_text
         if self.on_chunk is not None and accept.accepted:
             self.on_chunk(ChunkEvent(chunk, accept, elapsed))

@@ -143,6 +143,14 @@ PARAMS: tuple[ParamSpec, ...] = (
         10.0,
     ),
     ParamSpec(
+        "max_consecutive_failures",
+        "int",
+        "Policy failures in a row (exceptions, invalid chunks) that put the node in FAULT: it "
+        "holds and stops calling the policy until a SetTask request; 0 retries forever.",
+        0,
+        1000,
+    ),
+    ParamSpec(
         "inference_nice",
         "int",
         "Niceness added to the inference thread (Linux) so the control timer wins the CPU.",

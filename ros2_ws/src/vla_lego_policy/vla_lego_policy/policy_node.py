@@ -40,6 +40,7 @@ from vla_lego.inference.types import Policy
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot.topics import camera_name_from_topic
 from vla_lego.runtime import (
+    STATE_FAULT,
     ChunkEvent,
     ChunkScheduler,
     ControllerConfig,
@@ -119,6 +120,7 @@ class PolicyNode(Node):
                 values["min_inference_period"],
                 inference_nice=values["inference_nice"],
                 hold_relatch_distance=values["hold_relatch_distance"],
+                max_consecutive_failures=values["max_consecutive_failures"],
             ),
             on_chunk=self._publish_chunk,
         )
@@ -246,10 +248,13 @@ class PolicyNode(Node):
         self.controller.set_instruction(msg.data)
 
     def _on_set_task(self, request: SetTask.Request, response: SetTask.Response) -> Any:
-        self.controller.set_instruction(request.instruction)
+        fault = self.controller.status().state == STATE_FAULT
+        self.controller.set_instruction(request.instruction, acknowledge=True)
         response.accepted = True
         text = request.instruction.strip()
         response.message = f"executing {text!r}" if text else "task cleared; holding"
+        if fault:
+            response.message += " (fault cleared)"
         return response
 
     def _on_control_tick(self) -> None:
