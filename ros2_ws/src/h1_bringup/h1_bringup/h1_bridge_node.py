@@ -12,6 +12,7 @@ silent at start is reported and never commanded.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -80,7 +81,7 @@ class H1BridgeNode(Node):
         self._silent_reported = False
         self._last_mode = self.bridge.mode
         self._watchdog_trips = 0
-        self._resyncs_reported = 0
+        self._resyncs_reported, self._resync_logged_at = 0, -math.inf
         self._bad_commands = 0
 
         init_channels(domain, iface)
@@ -156,12 +157,13 @@ class H1BridgeNode(Node):
                 f"no valid {T.LOWSTATE_CHANNEL} for {self.state_wait:.1f} s: robot DDS silent "
                 "(check network_interface / dds_domain / robot power); sending nothing"
             )
-        if b.tracking_resyncs != self._resyncs_reported:
-            self._resyncs_reported = b.tracking_resyncs
+        # At most one line a second, but never a lost one: rclpy's own throttle would drop a
+        # resync that follows another within the second for good (the count is already taken).
+        if b.tracking_resyncs != self._resyncs_reported and now - self._resync_logged_at >= 1.0:
+            self._resyncs_reported, self._resync_logged_at = b.tracking_resyncs, now
             self.get_logger().warning(
                 f"arm tracking error: {b.last_resync}; command restarted from the measured "
-                f"position ({b.tracking_resyncs} times)",
-                throttle_duration_sec=1.0,
+                f"position ({b.tracking_resyncs} times)"
             )
         if b.mode is not self._last_mode:
             if b.mode is BridgeMode.RAMP_DOWN:
