@@ -21,7 +21,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy, additive_mask
+from vla_lego.models.eo1.modeling_eo1 import EO1Policy, prefix_mask
 
 BATCH = 1  # the runtime predicts one observation at a time
 
@@ -83,11 +83,8 @@ class PrefixGraph(nn.Module):
         emb = torch.where(is_img.unsqueeze(-1), img[idx], tok)
         state_emb = pol.state_proj(state.to(emb.dtype)).unsqueeze(1)
         emb = torch.where(state_mask.unsqueeze(-1), state_emb, emb)
-        p = input_ids.shape[1]
-        causal = torch.ones(p, p, dtype=torch.bool, device=emb.device).tril()
-        allowed = (causal.unsqueeze(0) & prefix_valid.unsqueeze(1)).unsqueeze(1)
-        hidden, present = pol.run_layers(
-            emb, additive_mask(allowed, emb.dtype), pol.rotary(position_ids, emb.dtype)
+        present, hidden = pol.prefix_forward(
+            emb, prefix_mask(prefix_valid, emb.dtype), position_ids
         )
         last = prefix_valid.to(torch.int64).sum(1) - 1
         rows = torch.arange(hidden.shape[0], device=hidden.device)

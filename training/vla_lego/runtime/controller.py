@@ -173,21 +173,26 @@ class PolicyController:
         self._ticks: deque[float] = deque(maxlen=self.config.rate_window)
 
     # ---- task ---------------------------------------------------------------------------------
-    def set_instruction(self, text: str, acknowledge: bool = False) -> None:
+    def set_instruction(self, text: str, acknowledge: bool = False) -> bool:
         """Set the task (non-empty: start or switch; empty: stop and hold).
 
         A different task clears a FAULT; the same one only with ``acknowledge`` (an explicit
         request such as the SetTask service, not a repeated instruction topic message).
+
+        Returns:
+            True when this call cleared a FAULT.
         """
         text = text.strip()
         with self._lock:
             if text == self._instruction and not (self._fault and acknowledge):
-                return
+                return False
+            cleared = bool(self._fault)
             self._fault, self._consecutive_failures = "", 0
             self._instruction = text
             self._generation += 1  # chunks in flight belong to the old task
             if text:
                 self._activated, self._reset_policy = True, True
+        return cleared
 
     @property
     def instruction(self) -> str:
@@ -201,12 +206,10 @@ class PolicyController:
             self._ticks.append(now)
             if not self._activated:
                 return self._set_state(STATE_IDLE, "no task set", None)
-            reason = self._hold_reason(now)
-            if self._fault:
-                target, state, reason = self._enter_hold(now), STATE_FAULT, self._fault
-            elif reason:
+            reason = self._fault or self._hold_reason(now)
+            if reason:
                 target = self._enter_hold(now)
-                state = STATE_HOLDING
+                state = STATE_FAULT if self._fault else STATE_HOLDING
             else:
                 state, reason, target = self._run(now)
             if target is None:

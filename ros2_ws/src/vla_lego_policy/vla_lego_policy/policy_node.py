@@ -40,7 +40,6 @@ from vla_lego.inference.types import Policy
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot.topics import camera_name_from_topic
 from vla_lego.runtime import (
-    STATE_FAULT,
     ChunkEvent,
     ChunkScheduler,
     ControllerConfig,
@@ -248,12 +247,11 @@ class PolicyNode(Node):
         self.controller.set_instruction(msg.data)
 
     def _on_set_task(self, request: SetTask.Request, response: SetTask.Response) -> Any:
-        fault = self.controller.status().state == STATE_FAULT
-        self.controller.set_instruction(request.instruction, acknowledge=True)
+        cleared = self.controller.set_instruction(request.instruction, acknowledge=True)
         response.accepted = True
         text = request.instruction.strip()
         response.message = f"executing {text!r}" if text else "task cleared; holding"
-        if fault:
+        if cleared:
             response.message += " (fault cleared)"
         return response
 

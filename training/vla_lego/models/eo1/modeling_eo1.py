@@ -209,6 +209,13 @@ def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     )
 
 
+def prefix_mask(prefix_valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive causal mask ``[B, 1, P, P]`` of the prefix over its valid (unpadded) tokens."""
+    p = prefix_valid.shape[1]
+    causal = torch.ones(p, p, dtype=torch.bool, device=prefix_valid.device).tril()
+    return additive_mask((causal[None] & prefix_valid[:, None, :]).unsqueeze(1), dtype)
+
+
 def sequence_attention_mask(
     valid: torch.Tensor, visible_to_action: torch.Tensor, num_action: int
 ) -> torch.Tensor:
@@ -258,21 +265,26 @@ def _exporting() -> bool:
     return bool(torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting())
 
 
-def _rms_norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
+def _rms_norm(norm: Any, x: torch.Tensor, exporting: bool) -> torch.Tensor:
     """A Qwen2.5-VL RMSNorm module applied as one fused op where that is the same maths (fp32,
     eager); other dtypes and the exporters (no ``aten::rms_norm`` at opset 18) keep the module's
     fp32-upcast forward."""
-    if x.dtype == torch.float32 and norm.weight.dtype == torch.float32 and not _exporting():
+    if x.dtype == torch.float32 and norm.weight.dtype == torch.float32 and not exporting:
         return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
     return norm(x)  # type: ignore[no-any-return]
 
 
 def _attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, scale: float
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor,
+    scale: float,
+    exporting: bool,
 ) -> torch.Tensor:
     """sdpa with grouped-query heads: native GQA in eager (no copy of the cache per step); the
     ONNX exporters cannot convert ``enable_gqa``, so there the key/value heads are repeated."""
-    if _exporting():
+    if exporting:
         groups = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
@@ -374,7 +386,7 @@ class EO1Policy(nn.Module):
         cos, sin = vis.rotary_pos_emb(x, self.vision_rope_pos)
         window: torch.Tensor = self.vision_window_mask  # type: ignore[assignment]
         wlen = self.vision_window_len
-        if wlen is not None and wlen < n:
+        if wlen is not None:
             # Tokens are in window order: [M, N] -> [M * N / wlen, wlen] windows, no mask (the
             # masked full attention spends N / wlen times the attention FLOPs on masked pairs).
             nw = n // wlen
@@ -386,7 +398,7 @@ class EO1Policy(nn.Module):
             h = blk.norm1(x)
             if i in vis.fullatt_block_indexes:
                 h = self._vision_attention(blk.attn, h, cos, sin, None)
-            elif wlen is not None and wlen < n:
+            elif wlen is not None:
                 h = self._vision_attention(blk.attn, h.view(m * nw, wlen, -1), cos_w, sin_w, None)
             else:
                 h = self._vision_attention(blk.attn, h, cos, sin, window)
@@ -443,10 +455,7 @@ class EO1Policy(nn.Module):
         emb = self.embed_prefix_tensors(
             inputs.input_ids, inputs.pixel_values, inputs.state, inputs.state_mask
         )
-        p = inputs.input_ids.shape[1]
-        causal = torch.tril(torch.ones(p, p, dtype=torch.bool, device=emb.device))
-        allowed = (causal[None] & inputs.prefix_valid[:, None, :]).unsqueeze(1)
-        return emb, additive_mask(allowed, emb.dtype), inputs.position_ids
+        return emb, prefix_mask(inputs.prefix_valid, emb.dtype), inputs.position_ids
 
     def embed_actions(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Noisy actions ``[B, H, D]`` and times ``[B]`` -> action tokens ``[B, H, hidden]``."""
@@ -496,13 +505,14 @@ class EO1Policy(nn.Module):
             Normalised hidden states ``[B, Q, hidden]`` and per-layer (key, value) of length L + Q.
         """
         lm = self.language_model
+        exporting = _exporting()  # once per call, not per layer and norm
         cos, sin = (e.unsqueeze(1) for e in position_embeddings)
         b, q_len, _ = embeds.shape
         h = embeds
         present = []
         for i, layer in enumerate(lm.layers):
             attn = layer.self_attn
-            x = _rms_norm(layer.input_layernorm, h)
+            x = _rms_norm(layer.input_layernorm, h, exporting)
             q, k, v = (
                 proj(x).view(b, q_len, -1, attn.head_dim).transpose(1, 2)
                 for proj in (attn.q_proj, attn.k_proj, attn.v_proj)
@@ -513,10 +523,10 @@ class EO1Policy(nn.Module):
                 k = torch.cat([past[i][0], k], dim=2)
                 v = torch.cat([past[i][1], v], dim=2)
             present.append((k, v))
-            o = _attention(q, k, v, mask, attn.scaling)
+            o = _attention(q, k, v, mask, attn.scaling, exporting)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(b, q_len, -1))
-            h = h + layer.mlp(_rms_norm(layer.post_attention_layernorm, h))
-        return _rms_norm(lm.norm, h), tuple(present)
+            h = h + layer.mlp(_rms_norm(layer.post_attention_layernorm, h, exporting))
+        return _rms_norm(lm.norm, h, exporting), tuple(present)
 
     def rotary(
         self, position_ids: torch.Tensor, dtype: torch.dtype
@@ -910,6 +920,7 @@ __all__ = [
     "additive_mask",
     "backbone_config",
     "load_backbone",
+    "prefix_mask",
     "prune_embeddings",
     "sequence_attention_mask",
     "set_special_token_ids",

@@ -294,9 +294,9 @@ class VisionMeta:
         window_index: ``long [N/4]`` merge-block order used by windowed attention.
         reverse_index: ``long [N/4]`` inverse permutation of ``window_index``.
         window_mask: ``bool [N, N]`` True where patch i may attend patch j (same window).
-        window_len: Patches per window when every window has the same size (the image side is a
-            multiple of the window), so windowed attention can run per window without a mask;
-            ``None`` otherwise.
+        window_len: Patches per window when the image has several windows of the same size
+            (its side is a multiple of the window), so windowed attention can run per window
+            without a mask; ``None`` otherwise (one window: plain full attention; unequal ones).
     """
 
     rope_pos: torch.Tensor
@@ -323,7 +323,7 @@ def vision_metadata(cfg: EO1Config) -> VisionMeta:
     seg = torch.searchsorted(cu[1:].long(), torch.arange(n), right=True)
     window_mask = seg[:, None] == seg[None, :]
     sizes = set(torch.diff(cu.long()).tolist())
-    window_len = sizes.pop() if len(sizes) == 1 else None
+    window_len = sizes.pop() if len(sizes) == 1 and len(cu) > 2 else None
     return VisionMeta(
         pos.long(), window_index.long(), torch.argsort(window_index), window_mask, window_len
     )
