@@ -1,7 +1,7 @@
 """Training throughput (samples/s) of the trainer: single process, DDP x2, DeepSpeed ZeRO-2 x2.
 
     python bench/train_throughput.py [--models tiny,base] [--modes single,ddp,deepspeed]
-                                     [--steps 12] [--warmup 3] [--batch 4] [--image-size 112]
+                                     [--steps 12] [--warmup 3] [--batch 4] [--image-size N]
 
 Every configuration is a real ``python -m vla_lego.train`` run (``torchrun`` for two processes)
 on the dummy dataset, fp32, CPU unless a GPU is visible. The rate is measured between step
@@ -45,7 +45,7 @@ def run_one(model: str, mode: str, args: argparse.Namespace, root: Path) -> tupl
     nproc, cluster = MODES[mode]
     run_name = f"bench-{model}-{mode}"
     overrides = [
-        "trainer=debug", f"model={model}", f"model.image_size={args.image_size}",
+        "trainer=debug", f"model={model}",
         f"cluster={cluster}", "logging=disabled", f"trainer.max_steps={args.steps}",
         f"trainer.training.batch_size_per_device={args.batch}", "trainer.log_every_n_steps=1",
         f"trainer.validation.every_n_steps={args.steps * 10}",
@@ -55,6 +55,8 @@ def run_one(model: str, mode: str, args: argparse.Namespace, root: Path) -> tupl
         "data.val_num_samples=0",
         f"run_name={run_name}",
     ]  # fmt: skip
+    if args.image_size:
+        overrides.append(f"model.image_size={args.image_size}")
     if nproc == 1:
         cmd = [sys.executable, "-m", "vla_lego.train", *overrides]
     else:
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4, help="samples per rank per step")
-    parser.add_argument("--image-size", type=int, default=112)
+    parser.add_argument(
+        "--image-size", type=int, default=None, help="camera side in px (default: the preset's)"
+    )
     parser.add_argument(
         "--threads", type=int, default=0, help="OMP threads per process (0: default)"
     )
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"{model} {mode}: {rate:.2f} samples/s", file=sys.stderr, flush=True)
     print(f"Training throughput on {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPU cores, fp32, image {args.image_size}px, "
+          f"{os.cpu_count()} CPU cores, fp32, "
+          f"image {f'{args.image_size}px' if args.image_size else 'size of each preset'}, "
           f"steps {args.warmup + 1}..{args.steps}\n")  # fmt: skip
     print("| model | mode | processes | global batch | samples/s | ratio vs single |")
     print("|---|---|---|---|---|---|")

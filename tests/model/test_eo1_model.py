@@ -184,12 +184,19 @@ def test_flow_matching_time_and_interpolation() -> None:
     torch.testing.assert_close(x, a, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("size, window_len", [(224, 64), (168, None)])
-def test_vision_matches_stock_qwen_vit(tiny_config, size: int, window_len: int | None) -> None:
-    """Our batched ViT equals transformers' Qwen2.5-VL vision forward with windows on: 224 px has
-    four equal 8x8-patch windows (run as a batch of windows), 168 px unequal ones (mask)."""
+@pytest.mark.parametrize(
+    "size, window_px, window_len", [(224, 112, 64), (168, 84, 36), (168, 112, None)]
+)
+def test_vision_matches_stock_qwen_vit(
+    tiny_config, size: int, window_px: int, window_len: int | None
+) -> None:
+    """Our batched ViT equals transformers' Qwen2.5-VL vision forward with windows on: 224 px in
+    112 px windows and 168 px in 84 px windows tile into four equal windows (run as a batch of
+    windows), 168 px in 112 px windows into unequal ones (mask)."""
     torch.manual_seed(0)
-    cfg = tiny_config.replace(image_size=size, vision_fullatt_blocks=(1,))
+    cfg = tiny_config.replace(
+        image_size=size, vision_window_size=window_px, vision_fullatt_blocks=(1,)
+    )
     policy = EO1Policy(cfg).eval()
     assert policy.vision_window_len == window_len
     imgs = np.random.default_rng(0).integers(0, 256, (2, 2, size, size, 3), dtype=np.uint8)

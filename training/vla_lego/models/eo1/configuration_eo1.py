@@ -95,11 +95,11 @@ class EO1Config:
     vision_num_heads: int = 2
     vision_intermediate_size: int = 64
     vision_fullatt_blocks: tuple[int, ...] = (1,)
-    vision_window_size: int = 112
+    vision_window_size: int = 84
     patch_size: int = 14
     spatial_merge_size: int = 2
     temporal_patch_size: int = 2
-    image_size: int = 112
+    image_size: int = 168
     max_views: int = 2
     vocab_prune: int | None = 4096
     max_instruction_tokens: int = 48
