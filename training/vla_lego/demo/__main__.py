@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"[2/6] training -> {cfg.root / 'train'}")
     train = train_policy(cfg, data["dataset"], fresh)
     _log(f"[3/6] export -> {cfg.root / 'export'}")
-    export = export_policy(cfg, train["checkpoint"], fresh)
+    export = export_policy(cfg, train["checkpoint"], fresh, upstream=train["cache_key"])
     _log(f"[4/6] {cfg.episodes} evaluation episodes through the ROS 2 graph")
     ros = run_ros_episodes(cfg, export["export"])
     replay = None

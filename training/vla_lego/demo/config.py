@@ -15,7 +15,8 @@ class DemoConfig:
 
     Args:
         out: Artifact root; each stage writes its own sub-folder and is reused when its inputs
-            (the fields it depends on) are unchanged.
+            (the fields it depends on; for training also the composed Hydra config, for the
+            export the checkpoint's key) are unchanged.
         task: Simulated task for demonstrations and evaluation.
         demos: Scripted demonstrations to generate.
         demo_seed: First seed of the demonstrations; evaluation seeds start at ``eval_seed``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,25 +23,36 @@ def _log(msg: str) -> None:
 Builder = Callable[[Path], dict[str, Any]]
 
 
-def cached(cfg: DemoConfig, stage: str, fresh: bool, build: Builder) -> dict[str, Any]:
+def cached(
+    cfg: DemoConfig, stage: str, fresh: bool, build: Builder, inputs: str = ""
+) -> dict[str, Any]:
     """Run ``build(dir)`` unless ``dir`` holds a complete result for the same inputs.
 
+    Args:
+        inputs: What else the stage depends on besides its :data:`STAGE_FIELDS` (the composed
+            training config, the upstream stage's key), so that editing e.g. a model preset's
+            YAML retrains instead of reusing a checkpoint of the old model.
+
     The marker file is written last, so an interrupted stage is never taken for a finished one.
+    The result carries ``cache_key`` for the stages downstream.
     """
     out = cfg.root / stage
     key = cfg.key(*STAGE_FIELDS[stage])
+    if inputs:
+        key = hashlib.sha256(f"{key}\n{inputs}".encode()).hexdigest()[:16]
     marker = out / MARKER
     if not fresh and marker.is_file():
         meta = json.loads(marker.read_text())
         if meta.get("key") == key:
             _log(f"{stage}: reusing {out} (same inputs; --fresh to redo)")
-            return dict(meta["result"])
+            return {**meta["result"], "cache_key": key}
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t0 = time.monotonic()
     result = build(out)
     result["seconds"] = round(time.monotonic() - t0, 1)
+    result["cache_key"] = key
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "result": result}, indent=2))
     os.replace(tmp, marker)
@@ -95,13 +107,17 @@ def train_overrides(cfg: DemoConfig, dataset: str, run_dir: Path) -> list[str]:
 
 def train_policy(cfg: DemoConfig, dataset: str, fresh: bool) -> dict[str, Any]:
     """Stage 2: train the EO-1 policy (AR text + flow matching) within a wall-clock bound."""
+    from omegaconf import OmegaConf
+
     from vla_lego.train import compose_config, train_from_config
 
+    overrides = train_overrides(cfg, dataset, cfg.root / "train" / "run")
+    composed = compose_config(overrides)
+
     def build(out: Path) -> dict[str, Any]:
-        overrides = train_overrides(cfg, dataset, out / "run")
         _log(f"train: {cfg.model} model, <= {cfg.train_steps} steps / {cfg.train_minutes} min")
         t0 = time.monotonic()
-        result = train_from_config(compose_config(overrides))
+        result = train_from_config(composed)
         if result.policy_dir is None:
             raise RuntimeError("training finished without a checkpoint")
         policy = out / "policy"
@@ -115,10 +131,14 @@ def train_policy(cfg: DemoConfig, dataset: str, fresh: bool) -> dict[str, Any]:
             "overrides": overrides,
         }
 
-    return cached(cfg, "train", fresh, build)
+    # Keyed by the composed config (model preset and trainer YAML included), not only the demo
+    # options: editing a preset retrains.
+    return cached(cfg, "train", fresh, build, inputs=OmegaConf.to_yaml(composed))
 
 
-def export_policy(cfg: DemoConfig, checkpoint: str, fresh: bool) -> dict[str, Any]:
+def export_policy(
+    cfg: DemoConfig, checkpoint: str, fresh: bool, upstream: str = ""
+) -> dict[str, Any]:
     """Stage 3: ONNX export with the parity gate (raises if the graphs disagree with PyTorch)."""
     from vla_lego.export.exporter import ExportOptions, export_checkpoint
 
@@ -132,7 +152,7 @@ def export_policy(cfg: DemoConfig, checkpoint: str, fresh: bool) -> dict[str, An
         parity = getattr(man, "parity", None)
         return {"export": str(out / "export"), "parity": parity if parity is not None else {}}
 
-    return cached(cfg, "export", fresh, build)
+    return cached(cfg, "export", fresh, build, inputs=upstream)
 
 
 __all__ = ["cached", "export_policy", "generate_demos", "train_overrides", "train_policy"]
