@@ -23,7 +23,14 @@ from h1_bringup.bridge_core import (
     unpack_hand_cmd,
     unpack_lowstate,
 )
-from vla_lego.robot import ARM_SDK_WEIGHT_INDEX, H1_LAYOUT, INSPIRE_HAND_INDEX, MOTOR_INDEX
+from vla_lego.robot import (
+    ARM_SDK_WEIGHT_INDEX,
+    H1_LAYOUT,
+    INSPIRE_HAND_INDEX,
+    MOTOR_INDEX,
+    WAIST_LIMITS,
+    WAIST_MOTOR_INDEX,
+)
 
 RATE = 50.0
 DT = 1.0 / RATE
@@ -260,3 +267,66 @@ def test_large_tracking_error_restarts_from_the_measured_position() -> None:
     assert sent[3] == pytest.approx(1.2 - cfg.max_arm_velocity * DT, abs=1e-5)
     assert b.tracking_resyncs == 1 and "left_elbow_joint" in b.last_resync
     assert out.weight == 1.0
+
+
+def test_speed_cap_never_exceeds_a_joints_hardware_limit() -> None:
+    """A configured cap above a joint's hardware velocity (9 rad/s for the shoulder pitch/roll,
+    2 /s for the hands) is lowered to it per joint; faster joints get the configured cap."""
+    cfg = _cfg(
+        ramp_up_time=0.1, max_arm_velocity=20.0, max_hand_velocity=20.0, max_tracking_error=10.0
+    )
+    b = ArmBridge(cfg)
+    q0 = np.zeros(8)
+    far = np.clip(np.full(8, 2.5), H1_LAYOUT.lower[:8], H1_LAYOUT.upper[:8])
+    outs = _run(b, 0.0, 3, q0, _cmd(far, hand=0.0))
+    arm_limit = H1_LAYOUT.max_velocity[H1_LAYOUT.arm_slice] * DT
+    hand_limit = H1_LAYOUT.max_velocity[H1_LAYOUT.hand_slice] * DT
+    prev_q, prev_h = q0, np.full(12, cfg.hand_initial)
+    for o in outs:
+        q, h = unpack_arm_cmd(o.arm).q, unpack_hand_cmd(o.hand)
+        assert np.all(np.abs(q - prev_q) <= arm_limit + 1e-6)
+        assert np.all(np.abs(h - prev_h) <= hand_limit + 1e-6)
+        prev_q, prev_h = q, h
+    first = unpack_arm_cmd(outs[0].arm).q
+    # shoulder pitch (9 rad/s) moved its own limit, the elbow (20 rad/s) the configured 20 rad/s
+    pitch, elbow = H1_LAYOUT.index("left_shoulder_pitch_joint"), H1_LAYOUT.index("left_elbow_joint")
+    assert first[pitch] == pytest.approx(9.0 * DT, abs=1e-6)
+    assert first[elbow] == pytest.approx(20.0 * DT, abs=1e-6)
+
+
+def test_waist_is_held_where_it_was_when_the_weight_left_zero() -> None:
+    """The arm_sdk takes the waist over with the arms (Unitree's H1 arm_sdk example commands it),
+    so every weighted message holds it at the position measured before the ramp, with gains."""
+    b = ArmBridge(_cfg(ramp_up_time=0.1, ramp_down_time=0.1, waist_kp=55.0, waist_kd=2.0))
+    q = np.zeros(8)
+    outs = []
+    for k in range(20):
+        waist_now = 0.3 + 0.01 * k  # the waist drifts under load after the ramp started
+        b.on_lowstate(pack_lowstate(q, np.zeros(8), k, waist_q=waist_now), k * DT)
+        b.on_command(_cmd(), k * DT)
+        outs.append(b.tick(k * DT))
+    for o in outs:
+        back = LowCmd_.deserialize(o.arm.serialize())
+        assert crc_ok(back)
+        assert unpack_arm_cmd(back).waist == pytest.approx((0.3, 55.0, 2.0))
+        assert back.motor_cmd[WAIST_MOTOR_INDEX].mode == 0x0A
+    # back to idle, then a new ramp holds the waist where it is now
+    _run(b, 1.0, 30, q, None)
+    assert b.mode is BridgeMode.IDLE
+    b.on_lowstate(pack_lowstate(q, np.zeros(8), 99, waist_q=-0.2), 2.0)
+    b.on_command(_cmd(), 2.0)
+    assert unpack_arm_cmd(b.tick(2.0).arm).waist == pytest.approx((-0.2, 55.0, 2.0))
+
+
+def test_non_finite_or_out_of_range_waist() -> None:
+    b = ArmBridge(_cfg())
+    assert not b.on_lowstate(pack_lowstate(np.zeros(8), np.zeros(8), 1, waist_q=math.nan), 0.0)
+    assert b.rejected_states == 1
+    # a waist measured beyond its range (encoder glitch) is held at the limit, not beyond
+    b.on_lowstate(pack_lowstate(np.zeros(8), np.zeros(8), 2, waist_q=3.0), 0.0)
+    b.on_command(_cmd(), 0.0)
+    assert unpack_arm_cmd(b.tick(0.0).arm).waist[0] == pytest.approx(WAIST_LIMITS[1])
+    with pytest.raises(ValueError, match="waist target"):
+        pack_arm_cmd(np.zeros(8), [60.0] * 8, [1.5] * 8, 1.0, waist=(2.5, 60.0, 1.5))
+    with pytest.raises(ValueError, match="waist_kp"):
+        _cfg(waist_kp=-1.0)

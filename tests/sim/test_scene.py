@@ -97,3 +97,17 @@ def test_render_size_and_wrist_cameras() -> None:
     assert obs["images"]["right_wrist"].shape == (48, 64, 3)
     with pytest.raises(ValueError):
         env.render("nose")
+
+
+def test_layout_limits_are_the_mjcfs_joint_ranges() -> None:
+    """vla_lego.robot's position limits (arms and the held waist) are the H1 model's ranges."""
+    import mujoco
+
+    from vla_lego.robot import H1_LAYOUT, WAIST_JOINT_NAME, WAIST_LIMITS
+
+    model = mujoco.MjModel.from_xml_path(str(resolve_h1_mjcf()))
+    for name in ARM_JOINT_NAMES:
+        j = H1_LAYOUT.index(name)
+        lo, hi = model.joint(name).range
+        assert (H1_LAYOUT.lower[j], H1_LAYOUT.upper[j]) == pytest.approx((lo, hi), abs=1e-6), name
+    assert pytest.approx(tuple(model.joint(WAIST_JOINT_NAME).range), abs=1e-6) == WAIST_LIMITS

@@ -21,6 +21,9 @@ Hardware facts:
       in the tests). Velocity limits are the URDF's per-joint ``velocity`` limits (9 rad/s for the
       shoulder pitch/roll motors, 20 rad/s for shoulder yaw and elbow); the runtime safety filter
       applies its own, much lower, configurable command limits on top of these.
+    * The waist (MJCF ``torso_joint``, motor slot 6) is not in the action vector, but the arm_sdk
+      takes it over together with the arms (Unitree's ``h1_arm_sdk_dds_example`` commands it with
+      them), so whoever raises the arm_sdk weight must hold it (the bridge does).
     * Inspire hands: 6 DoF each, commanded on ``rt/inspire/cmd`` as unitree_go ``MotorCmds_`` with
       12 entries (right hand 0-5, left hand 6-11), each ``q`` normalised 0 (closed) .. 1 (open).
 """
@@ -36,6 +39,9 @@ import numpy as np
 
 NUM_MOTORS = 20
 ARM_SDK_WEIGHT_INDEX = 9
+WAIST_JOINT_NAME = "torso_joint"
+WAIST_MOTOR_INDEX = 6
+WAIST_LIMITS = (-2.35, 2.35)  # h1.xml torso_joint range (rad)
 MAX_ACTION_DIM = 32
 HAND_DOF = 6
 LAYOUT_VERSION = 1
@@ -302,6 +308,9 @@ __all__ = [
     "MAX_ACTION_DIM",
     "MOTOR_INDEX",
     "NUM_MOTORS",
+    "WAIST_JOINT_NAME",
+    "WAIST_LIMITS",
+    "WAIST_MOTOR_INDEX",
     "ActionLayout",
     "JointSpec",
     "LayoutMismatchError",

@@ -4,15 +4,17 @@ Protocol (unitree_go IDL, as on the H1):
     * ``rt/arm_sdk`` carries a ``LowCmd_`` whose 8 arm slots (``vla_lego.robot.MOTOR_INDEX``) hold
       position targets with gains, and whose slot ``ARM_SDK_WEIGHT_INDEX`` (9) carries the blend
       weight in ``q``: 0 leaves the arms to the robot's own controller, 1 gives them to us. The
-      robot checks the CRC computed by the SDK over the packed message.
+      waist (slot ``WAIST_MOTOR_INDEX``, 6) is taken over with the arms (Unitree's
+      ``h1_arm_sdk_dds_example`` commands it too), so it is held where it was measured when the
+      weight left 0. The robot checks the CRC computed by the SDK over the packed message.
     * ``rt/inspire/cmd`` carries ``MotorCmds_`` with 12 entries (right hand 0-5, left 6-11) whose
       ``q`` is the normalised opening (0 closed .. 1 open).
 
 :class:`ArmBridge` turns a stream of measured states and commanded 20-vectors (``H1_LAYOUT``
 order) into the messages to send at each control tick: it sends nothing before the first valid
 state, ramps the weight up while commands are fresh, down to 0 when they go stale, on a fault or
-on shutdown, and moves the commanded position at most ``max_arm_velocity / rate`` per tick,
-starting from the measured position.
+on shutdown, and moves the commanded position at most ``velocity / rate`` per tick (the lower of
+the configured and the joint's hardware velocity limit), starting from the measured position.
 """
 
 from __future__ import annotations
@@ -38,14 +40,17 @@ from vla_lego.robot import (
     INSPIRE_HAND_INDEX,
     MOTOR_INDEX,
     NUM_MOTORS,
+    WAIST_LIMITS,
+    WAIST_MOTOR_INDEX,
     ActionLayout,
 )
 
-# Header bytes and motor mode the H1 expects (Unitree's H1 examples: arm motors are "weak"
-# motors driven in mode 0x01).
+# Header bytes and motor modes the H1 expects (Unitree's H1 examples: arm motors are "weak"
+# motors driven in mode 0x01, the waist a "strong" one in mode 0x0A).
 LOWCMD_HEAD = (0xFE, 0xEF)
 LOWCMD_LEVEL_FLAG = 0xFF
 ARM_MOTOR_MODE = 0x01
+WAIST_MOTOR_MODE = 0x0A
 
 ARM_NAMES: tuple[str, ...] = H1_LAYOUT.arm_names
 HAND_NAMES: tuple[str, ...] = H1_LAYOUT.hand_names
@@ -83,23 +88,33 @@ def pack_arm_cmd(
     kp: Sequence[float] | np.ndarray,
     kd: Sequence[float] | np.ndarray,
     weight: float,
+    waist: tuple[float, float, float] | None = None,
 ) -> LowCmd_:
-    """Build the ``rt/arm_sdk`` ``LowCmd_`` for the 8 arm motors, with the SDK's CRC.
+    """Build the ``rt/arm_sdk`` ``LowCmd_`` for the 8 arm motors (and the waist), with the CRC.
 
     Args:
         q: Arm position targets (rad), ``H1_LAYOUT`` arm order (left 4, right 4).
         kp: Position gains, same order.
         kd: Damping gains, same order.
         weight: arm_sdk blend weight in [0, 1], written to ``motor_cmd[9].q``.
+        waist: ``(q, kp, kd)`` of the waist motor; ``None`` leaves its slot empty.
 
     Raises:
-        ValueError: on a wrong length, a non-finite value or a weight outside [0, 1].
+        ValueError: on a wrong length, a non-finite value, a weight outside [0, 1] or a waist
+            target outside its limits.
     """
     qv = _as_vector(q, NUM_ARM, "arm q")
     kpv = _as_vector(kp, NUM_ARM, "arm kp")
     kdv = _as_vector(kd, NUM_ARM, "arm kd")
     if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
         raise ValueError(f"arm_sdk weight must be in [0, 1], got {weight}")
+    if waist is not None:
+        wq, wkp, wkd = _as_vector(waist, 3, "waist (q, kp, kd)")
+        if not WAIST_LIMITS[0] <= wq <= WAIST_LIMITS[1] or wkp < 0 or wkd < 0:
+            raise ValueError(
+                f"waist target {wq} must be within {WAIST_LIMITS} and its gains >= 0, "
+                f"got kp {wkp}, kd {wkd}"
+            )
     msg = unitree_go_msg_dds__LowCmd_()
     msg.head = list(LOWCMD_HEAD)
     msg.level_flag = LOWCMD_LEVEL_FLAG
@@ -108,6 +123,10 @@ def pack_arm_cmd(
         m.mode = ARM_MOTOR_MODE
         m.q, m.dq, m.tau = float(qv[i]), 0.0, 0.0
         m.kp, m.kd = float(kpv[i]), float(kdv[i])
+    if waist is not None:
+        w = msg.motor_cmd[WAIST_MOTOR_INDEX]
+        w.mode = WAIST_MOTOR_MODE
+        w.q, w.dq, w.tau, w.kp, w.kd = float(wq), 0.0, 0.0, float(wkp), float(wkd)
     msg.motor_cmd[ARM_SDK_WEIGHT_INDEX].q = float(weight)
     msg.crc = compute_crc(msg)
     return msg
@@ -121,16 +140,19 @@ class ArmCommand:
     kp: np.ndarray
     kd: np.ndarray
     weight: float
+    waist: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (q, kp, kd); gains 0: not held
 
 
 def unpack_arm_cmd(msg: LowCmd_) -> ArmCommand:
     """Read the arm targets, gains and weight out of an ``rt/arm_sdk`` message (no CRC check)."""
     cmds = msg.motor_cmd
+    w = cmds[WAIST_MOTOR_INDEX]
     return ArmCommand(
         q=np.array([cmds[s].q for s in ARM_SLOTS], dtype=np.float64),
         kp=np.array([cmds[s].kp for s in ARM_SLOTS], dtype=np.float64),
         kd=np.array([cmds[s].kd for s in ARM_SLOTS], dtype=np.float64),
         weight=float(cmds[ARM_SDK_WEIGHT_INDEX].q),
+        waist=(float(w.q), float(w.kp), float(w.kd)),
     )
 
 
@@ -167,9 +189,13 @@ def unpack_hand_state(msg: MotorStates_) -> np.ndarray:
 
 
 def pack_lowstate(
-    q: Sequence[float] | np.ndarray, dq: Sequence[float] | np.ndarray, tick: int
+    q: Sequence[float] | np.ndarray,
+    dq: Sequence[float] | np.ndarray,
+    tick: int,
+    waist_q: float = 0.0,
 ) -> LowState_:
-    """A ``LowState_`` with the arm joints filled in (layout arm order) and the SDK's CRC."""
+    """A ``LowState_`` with the arm joints (layout arm order) and the waist filled in, with the
+    SDK's CRC."""
     qv = _as_vector(q, NUM_ARM, "arm state q")
     dqv = _as_vector(dq, NUM_ARM, "arm state dq")
     msg = unitree_go_msg_dds__LowState_()
@@ -180,6 +206,8 @@ def pack_lowstate(
         msg.motor_state[slot].mode = ARM_MOTOR_MODE
         msg.motor_state[slot].q = float(qv[i])
         msg.motor_state[slot].dq = float(dqv[i])
+    msg.motor_state[WAIST_MOTOR_INDEX].mode = WAIST_MOTOR_MODE
+    msg.motor_state[WAIST_MOTOR_INDEX].q = float(waist_q)
     msg.tick = int(tick) & 0xFFFFFFFF
     msg.crc = compute_crc(msg)
     return msg
@@ -191,6 +219,11 @@ def unpack_lowstate(msg: LowState_) -> tuple[np.ndarray, np.ndarray]:
     q = np.array([ms[s].q for s in ARM_SLOTS], dtype=np.float64)
     dq = np.array([ms[s].dq for s in ARM_SLOTS], dtype=np.float64)
     return q, dq
+
+
+def unpack_waist_q(msg: LowState_) -> float:
+    """Measured waist position (rad) from a ``LowState_``."""
+    return float(msg.motor_state[WAIST_MOTOR_INDEX].q)
 
 
 class BridgeMode(enum.Enum):
@@ -218,8 +251,11 @@ class BridgeConfig:
         ramp_down_time: Seconds for the weight to go from 1 to 0.
         command_timeout: Commands older than this (s) are stale (the watchdog).
         state_timeout: ``rt/lowstate`` silent for longer (s) after it started is a fault.
-        max_arm_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp.
-        max_hand_velocity: Largest commanded hand opening speed (1/s).
+        max_arm_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp; a
+            joint whose hardware limit (``layout.max_velocity``) is lower keeps its own.
+        max_hand_velocity: Largest commanded hand opening speed (1/s), likewise.
+        waist_kp: Position gain holding the waist while the weight is above 0.
+        waist_kd: Damping gain of the waist, same.
         max_tracking_error: While active, a commanded arm position this far (rad) from the
             measured one (a collision, or a simulator reset) is dropped: the command restarts
             from the measured position, so the arm is never yanked towards a stale target.
@@ -236,6 +272,8 @@ class BridgeConfig:
     state_timeout: float = 0.25
     max_arm_velocity: float = 1.0
     max_hand_velocity: float = 2.0
+    waist_kp: float = 60.0
+    waist_kd: float = 1.5
     max_tracking_error: float = 0.5
     zero_weight_frames: int = 5
     hand_initial: float = 1.0
@@ -257,6 +295,10 @@ class BridgeConfig:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 raise ValueError(f"BridgeConfig.{name} must be a finite number > 0, got {v!r}")
+        for name in ("waist_kp", "waist_kd"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"BridgeConfig.{name} must be a finite number >= 0, got {v!r}")
         if self.zero_weight_frames < 1:
             raise ValueError(f"zero_weight_frames must be >= 1, got {self.zero_weight_frames}")
         if not 0.0 <= self.hand_initial <= 1.0:
@@ -309,7 +351,14 @@ class ArmBridge:
         self.last_resync = ""
         self._arm_lower = layout.lower[layout.arm_slice]
         self._arm_upper = layout.upper[layout.arm_slice]
+        # Per-joint speed caps: the configured one, or the joint's hardware limit where lower.
+        self._arm_vmax = np.minimum(config.max_arm_velocity, layout.max_velocity[layout.arm_slice])
+        self._hand_vmax = np.minimum(
+            config.max_hand_velocity, layout.max_velocity[layout.hand_slice]
+        )
         self._q_meas: np.ndarray | None = None
+        self._waist_meas = 0.0
+        self._waist_hold = 0.0
         self._dq_meas = np.zeros(NUM_ARM)
         self._state_time = -math.inf
         self._hand_meas: np.ndarray | None = None
@@ -327,10 +376,12 @@ class ArmBridge:
             self.rejected_states += 1
             return False
         q, dq = unpack_lowstate(msg)
-        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(dq))):
+        waist = unpack_waist_q(msg)
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(dq)) and math.isfinite(waist)):
             self.rejected_states += 1
             return False
         self._q_meas, self._dq_meas, self._state_time = q, dq, now
+        self._waist_meas = waist
         if self.mode is BridgeMode.WAITING_FOR_STATE:
             self.mode = BridgeMode.IDLE
         return True
@@ -399,8 +450,9 @@ class ArmBridge:
         fresh = self._target is not None and now - self._command_time <= cfg.command_timeout
         self._update_mode(fresh)
         if self.weight == 0.0 and self._zero_frames_left == 0:
-            # Idle: the next ramp up starts from where the arm really is.
+            # Idle: the next ramp up starts from where the arm and the waist really are.
             self._arm_desired = np.clip(self._q_meas, self._arm_lower, self._arm_upper)
+            self._waist_hold = float(np.clip(self._waist_meas, *WAIST_LIMITS))
         want = 1.0 if self.mode in (BridgeMode.RAMP_UP, BridgeMode.ACTIVE) else 0.0
         was = self.weight
         if want > self.weight:
@@ -441,13 +493,14 @@ class ArmBridge:
         if following:
             assert self._target is not None
             self._arm_desired = self._step_towards(
-                self._arm_desired, self._target[self.layout.arm_slice], cfg.max_arm_velocity
+                self._arm_desired, self._target[self.layout.arm_slice], self._arm_vmax
             )
             hand_target = self._target[self.layout.hand_slice]
             start = self._hand_desired if self._hand_desired is not None else self._hand_start()
-            self._hand_desired = self._step_towards(start, hand_target, cfg.max_hand_velocity)
+            self._hand_desired = self._step_towards(start, hand_target, self._hand_vmax)
             hand_msg = pack_hand_cmd(self._hand_desired)
-        arm_msg = pack_arm_cmd(self._arm_desired, cfg.kp_vec, cfg.kd_vec, self.weight)
+        waist = (self._waist_hold, cfg.waist_kp, cfg.waist_kd)
+        arm_msg = pack_arm_cmd(self._arm_desired, cfg.kp_vec, cfg.kd_vec, self.weight, waist)
         return BridgeOutput(arm_msg, hand_msg, self.weight, self.mode)
 
     def _check_tracking(self) -> None:
@@ -464,7 +517,7 @@ class ArmBridge:
             return self._hand_meas.copy()
         return np.full(NUM_HAND, self.config.hand_initial)
 
-    def _step_towards(self, cur: np.ndarray, target: np.ndarray, vmax: float) -> np.ndarray:
+    def _step_towards(self, cur: np.ndarray, target: np.ndarray, vmax: np.ndarray) -> np.ndarray:
         step = vmax * self.config.dt
         return cur + np.clip(target - cur, -step, step)
 
@@ -490,4 +543,5 @@ __all__ = [
     "unpack_hand_cmd",
     "unpack_hand_state",
     "unpack_lowstate",
+    "unpack_waist_q",
 ]

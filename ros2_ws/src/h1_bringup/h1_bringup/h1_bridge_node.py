@@ -54,8 +54,20 @@ def bridge_config_from_params(node: Node) -> BridgeConfig:
         ramp_down_time=num("ramp_down_time", "s for the arm_sdk weight 1 -> 0"),
         command_timeout=num("command_timeout", "watchdog on /h1/arm_command (s)"),
         state_timeout=num("state_timeout", "rt/lowstate silence that is a fault (s)"),
-        max_arm_velocity=num("max_arm_velocity", "per-tick arm delta clamp (rad/s)", 1e-3, 20.0),
-        max_hand_velocity=num("max_hand_velocity", "per-tick hand delta clamp (1/s)", 1e-3, 20.0),
+        max_arm_velocity=num(
+            "max_arm_velocity",
+            "per-tick arm delta clamp (rad/s; joint hardware limit if lower)",
+            1e-3,
+            20.0,
+        ),
+        max_hand_velocity=num(
+            "max_hand_velocity",
+            "per-tick hand delta clamp (1/s; hardware limit if lower)",
+            1e-3,
+            20.0,
+        ),
+        waist_kp=num("waist_kp", "waist hold kp while the arm_sdk weight is up", 0.0, 500.0),
+        waist_kd=num("waist_kd", "waist hold kd while the arm_sdk weight is up", 0.0, 50.0),
         max_tracking_error=num(
             "max_tracking_error", "command-measure gap that restarts from measured (rad)", 0.01, 6.0
         ),
