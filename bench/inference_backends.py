@@ -94,29 +94,12 @@ def stage_fns(policy: ChunkPolicy, inputs: Any) -> dict[str, Callable[[], Any]]:
 
 
 def _ort_loader(export: Path, device: str, spin: str) -> Callable[[], Any]:
-    """Load the export with ONNX Runtime sessions in the given spin mode (read at load)."""
+    """Load the export with ONNX Runtime sessions in the given thread-spin mode."""
     from vla_lego.inference import load_policy
 
-    def load() -> Any:
-        old = os.environ.get("VLA_ORT_SPIN")
-        os.environ["VLA_ORT_SPIN"] = spin
-        try:
-            return load_policy(export, "onnxruntime", device, decode_text=False)
-        finally:
-            if old is None:
-                os.environ.pop("VLA_ORT_SPIN")
-            else:
-                os.environ["VLA_ORT_SPIN"] = old
-
-    return load
-
-
-def _torch_cuda_graphs(ckpt: Path) -> Any:
-    from vla_lego.inference.torch_backend import torch_policy
-    from vla_lego.robot import H1_LAYOUT
-
-    policy = EO1Policy.from_pretrained(ckpt, layout=H1_LAYOUT, device="cuda")
-    return torch_policy(policy, decode_text=False, cuda_graphs=True)
+    return lambda: load_policy(
+        export, "onnxruntime", device, decode_text=False, options={"spin": spin}
+    )
 
 
 def backends(
@@ -137,7 +120,14 @@ def backends(
         import onnxruntime as ort
 
         out.append(("torch", "cuda", lambda: load_policy(ckpt, "torch", "cuda", decode_text=False)))
-        out.append(("torch cuda-graphs", "cuda", lambda: _torch_cuda_graphs(ckpt)))
+        graphs = {"cuda_graphs": True}
+        out.append(
+            (
+                "torch cuda-graphs",
+                "cuda",
+                lambda: load_policy(ckpt, "torch", "cuda", decode_text=False, options=graphs),
+            )
+        )
         if "CUDAExecutionProvider" in ort.get_available_providers():
             out.append(("onnxruntime", "cuda", _ort_loader(export, "cuda", spins[0])))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -135,6 +136,40 @@ def test_ort_thread_spin_modes(tiny_export: tuple[Path, Manifest]) -> None:
     assert entry(OrtGraph(graph, spin="never"), "session.intra_op.allow_spinning") == "0"
     with pytest.raises(ValueError, match="spin mode must be one of"):
         OrtGraph(graph, spin="sometimes")
+
+
+def test_backend_options_reach_the_sessions(tiny_export: tuple[Path, Manifest]) -> None:
+    """``load_policy(options=)`` / a spec's ``backend_options`` configure every ORT session (the
+    node's ``backend_options`` parameter), and options a backend does not take are refused."""
+    from vla_lego.inference import load_policy_from_spec
+
+    out, _ = tiny_export
+
+    def entries(policy: Any, key: str) -> set[str]:
+        runners = policy.graphs.runners.values()
+        return {str(r.session.get_session_options().get_session_config_entry(key)) for r in runners}
+
+    never = load_policy(
+        out, "onnxruntime", decode_text=True, options={"spin": "never", "threads": 1}
+    )
+    assert set(never.graphs.runners) == {"prefix", "denoise_step", "decode_step"}
+    assert entries(never, "session.intra_op.allow_spinning") == {"0"}
+    assert {
+        r.session.get_session_options().intra_op_num_threads for r in never.graphs.runners.values()
+    } == {1}
+    spec = load_policy_from_spec(f"ort:{out}", backend_options={"spin": "never"})
+    assert entries(spec, "session.intra_op.allow_spinning") == {"0"}
+    mapping = load_policy_from_spec({"path": str(out), "backend_options": {"spin": "run"}})
+    assert entries(mapping, "session.force_spinning_stop") == {"1"}
+
+    with pytest.raises(ValueError, match=r"does not take option\(s\) \['cuda_graphs'\]"):
+        load_policy(out, "onnxruntime", options={"cuda_graphs": True})
+    with pytest.raises(ValueError, match="spin mode must be one of"):
+        load_policy(out, "onnxruntime", options={"spin": "sometimes"})
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        load_policy(out, "onnxruntime", options={"threads": 0})
+    with pytest.raises(ValueError, match="backend_options must be a mapping"):
+        load_policy_from_spec({"path": str(out), "backend_options": "spin=never"})
 
 
 def test_manifest_with_edited_shape_is_refused(

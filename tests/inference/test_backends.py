@@ -106,3 +106,14 @@ def test_cuda_graphs_need_a_cuda_policy() -> None:
 
     with pytest.raises(ValueError, match="cuda_graphs needs the policy on a CUDA device"):
         TorchStepGraphs(EO1Policy(EO1Config.from_preset("tiny")), cuda_graphs=True)
+
+
+def test_torch_backend_options(checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match=r"'torch' does not take option\(s\) \['spin'\]"):
+        load_policy(checkpoint, backend="torch", options={"spin": "never"})
+    with pytest.raises(ValueError, match="cuda_graphs must be true or false"):
+        load_policy(checkpoint, backend="torch", options={"cuda_graphs": "yes"})
+    with pytest.raises(ValueError, match="cuda_graphs needs the policy on a CUDA device"):
+        load_policy(checkpoint, backend="torch", options={"cuda_graphs": True})
+    plain = load_policy(checkpoint, backend="torch", options={"cuda_graphs": False})
+    assert plain.predict(_obs()).actions.shape == (50, H1_LAYOUT.dim)

@@ -68,7 +68,8 @@ def test_tiny_exported_model_drives_safe_commands_at_rate(make_graph, check_safe
         inference_nice=10,
         startup_timeout=90.0,
         # One onnxruntime thread: on a 2-core machine the other core stays with the control loop.
-        node_env={"VLA_ORT_THREADS": "1"},
+        backend_options='{"threads": 1, "spin": "never"}',
+        node_env={"VLA_ORT_THREADS": "not read when the parameter gives threads"},
     )
     d = g.driver
     g.start_task("stack the red brick on the blue one")

@@ -21,17 +21,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy, prefix_mask
+from vla_lego.models.eo1.modeling_eo1 import EO1Policy, kv_flat, kv_pairs, prefix_mask
 
 BATCH = 1  # the runtime predicts one observation at a time
-
-
-def _flat(kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> tuple[torch.Tensor, ...]:
-    return tuple(t for pair in kv for t in pair)
-
-
-def _pairs(flat: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
 
 
 def kv_names(num_layers: int, prefix: str = "") -> list[str]:
@@ -89,7 +81,7 @@ class PrefixGraph(nn.Module):
         last = prefix_valid.to(torch.int64).sum(1) - 1
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         logits = pol.vlm.lm_head(hidden[rows, last])
-        return (logits, *_flat(present))
+        return (logits, *kv_flat(present))
 
 
 class DenoiseStepGraph(nn.Module):
@@ -111,7 +103,7 @@ class DenoiseStepGraph(nn.Module):
         kv_valid: torch.Tensor,
         *kv: torch.Tensor,
     ) -> torch.Tensor:
-        velocity = self.policy.denoise_step(_pairs(kv), kv_valid, x_t, t, position_ids)
+        velocity = self.policy.denoise_step(kv_pairs(kv), kv_valid, x_t, t, position_ids)
         return velocity  # type: ignore[no-any-return]
 
 
@@ -132,8 +124,8 @@ class DecodeStepGraph(nn.Module):
         kv_valid: torch.Tensor,
         *kv: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        logits, present = self.policy.decode_step(_pairs(kv), kv_valid, token_ids, position_ids)
-        return (logits, *_flat(present))
+        logits, present = self.policy.decode_step(kv_pairs(kv), kv_valid, token_ids, position_ids)
+        return (logits, *kv_flat(present))
 
 
 __all__ = [

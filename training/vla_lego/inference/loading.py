@@ -11,7 +11,16 @@ from typing import Any
 from vla_lego.inference.registry import get_backend, guess_backend, resolve_loader
 from vla_lego.inference.types import Policy
 
-_SPEC_KEYS = {"path", "backend", "device", "seed", "decode_text", "factory", "kwargs"}
+_SPEC_KEYS = {
+    "path",
+    "backend",
+    "device",
+    "seed",
+    "decode_text",
+    "backend_options",
+    "factory",
+    "kwargs",
+}
 
 
 def load_policy(
@@ -20,6 +29,7 @@ def load_policy(
     device: str = "cpu",
     seed: int = 0,
     decode_text: bool = True,
+    options: Mapping[str, Any] | None = None,
 ) -> Policy:
     """Load a policy for inference.
 
@@ -31,14 +41,25 @@ def load_policy(
             one here: CUDA for torch, the CUDA execution provider for onnxruntime).
         seed: Seed of the host RNG that draws the flow-matching noise; ``reset()`` rewinds it.
         decode_text: Decode the subtask text autoregressively before the actions.
+        options: Backend-specific options: ``torch``: ``cuda_graphs`` (bool); ``onnxruntime``:
+            ``spin`` (``run`` | ``always`` | ``never``, when idle ORT threads busy-wait) and
+            ``threads`` (intra-op threads); ``tensorrt``: none.
 
     Raises:
+        ValueError: an option the backend does not take, or a bad option value.
         UnknownBackendError: ``backend`` is not registered.
         BackendUnavailableError: a library the backend needs is missing (says what to install).
         FileNotFoundError: ``path`` does not exist.
         ManifestError / ModelVersionError: the directory is inconsistent or from another version.
     """
     info = get_backend(backend)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        raise ValueError(
+            f"backend {info.name!r} does not take option(s) {unknown}; "
+            f"it takes {sorted(info.options) or 'none'}"
+        )
     p = Path(path).expanduser()
     if not p.is_dir():
         raise FileNotFoundError(
@@ -49,7 +70,7 @@ def load_policy(
     if device == "auto":
         device = _auto_device(info.name)
     loader = resolve_loader(info)
-    policy = loader(p, device=device, seed=int(seed), decode_text=bool(decode_text))
+    policy = loader(p, device=device, seed=int(seed), decode_text=bool(decode_text), **options)
     return _check_policy(policy, f"backend {info.name!r}")
 
 
@@ -102,7 +123,7 @@ def _from_factory(target: str, kwargs: Mapping[str, Any]) -> Policy:
     return _check_policy(obj(**kwargs), f"factory {target!r}")
 
 
-_MODEL_OPTIONS = {"device", "seed", "decode_text"}
+_MODEL_OPTIONS = {"device", "seed", "decode_text", "backend_options"}
 
 
 def load_policy_from_spec(
@@ -121,13 +142,15 @@ def load_policy_from_spec(
         * ``"PATH"`` — an export directory (has ``manifest.json``) loads with ``onnxruntime``,
           anything else as a ``torch`` checkpoint.
         * a mapping with ``path`` and optionally ``backend``, ``device``, ``seed``,
-          ``decode_text``; or with ``factory`` (``"module:attr"``) and optional ``kwargs``.
+          ``decode_text``, ``backend_options``; or with ``factory`` (``"module:attr"``) and
+          optional ``kwargs``.
 
     Args:
         spec: One of the forms above.
         kwargs: Keyword arguments of a ``python:`` factory (string form only).
-        **options: ``device``, ``seed``, ``decode_text`` of a model (string form; ``None`` values
-            keep the default; a ``python:`` factory ignores them).
+        **options: ``device``, ``seed``, ``decode_text``, ``backend_options`` (a mapping, see
+            :func:`load_policy`'s ``options``) of a model (string form; ``None`` values keep the
+            default; a ``python:`` factory ignores them).
 
     Raises:
         ValueError / TypeError: the spec is malformed or does not yield a Policy.
@@ -176,7 +199,16 @@ def _from_mapping(spec: Mapping[str, Any]) -> Policy:
         device=str(spec.get("device", "cpu")),
         seed=int(spec.get("seed", 0)),
         decode_text=bool(spec.get("decode_text", True)),
+        options=_options_mapping(spec.get("backend_options")),
     )
+
+
+def _options_mapping(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"backend_options must be a mapping, got {type(value).__name__}")
+    return dict(value)
 
 
 __all__ = ["load_policy", "load_policy_from_spec"]

@@ -49,13 +49,28 @@ def policy_from_runners(
 
 
 def load_ort_policy(
-    path: Path, device: str = "cpu", seed: int = 0, decode_text: bool = True
+    path: Path,
+    device: str = "cpu",
+    seed: int = 0,
+    decode_text: bool = True,
+    *,
+    spin: str | None = None,
+    threads: int | None = None,
 ) -> ChunkPolicy:
-    """Registry loader: verify the manifest, open one session per graph."""
+    """Registry loader: verify the manifest, open one session per graph.
+
+    Args:
+        spin: When idle ONNX Runtime threads busy-wait (see :class:`OrtGraph`).
+        threads: Intra-op threads of each session (see :class:`OrtGraph`).
+    """
+    bad_threads = isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    if threads is not None and bad_threads:
+        raise ValueError(f"onnxruntime option threads must be a positive integer, got {threads!r}")
     man = load_manifest(path, model_version=MODEL_VERSION)
     wanted = [g for g in man.graphs if decode_text or g != "decode_step"]
     runners: dict[str, GraphRunner] = {
-        name: OrtGraph(path / man.graphs[name].file, device=device) for name in wanted
+        name: OrtGraph(path / man.graphs[name].file, device=device, threads=threads, spin=spin)
+        for name in wanted
     }
     return policy_from_runners(path, man, runners, seed, decode_text, "onnxruntime")
 

@@ -21,15 +21,18 @@ class BackendInfo:
 
     Attributes:
         name: Canonical name used in configs (``torch``, ``onnxruntime``, ``tensorrt``).
-        target: ``"module:function"`` of the loader ``(path, device, seed, decode_text) -> Policy``.
+        target: ``"module:function"`` of the loader
+            ``(path, device, seed, decode_text, **options) -> Policy``.
         requires: Python modules that must be importable, each with the install hint to show.
         path_kind: ``"checkpoint"`` (a training checkpoint dir) or ``"export"`` (an export dir).
+        options: Backend-specific keyword options the loader takes (``load_policy(options=)``).
     """
 
     name: str
     target: str
     requires: tuple[tuple[str, str], ...] = ()
     path_kind: str = "checkpoint"
+    options: tuple[str, ...] = ()
 
 
 _BACKENDS: dict[str, BackendInfo] = {}
@@ -96,13 +99,18 @@ _TRT_HINT = (
     "and a CUDA GPU"
 )
 
-register_backend(BackendInfo("torch", "vla_lego.inference.torch_backend:load_torch_policy"))
+register_backend(
+    BackendInfo(
+        "torch", "vla_lego.inference.torch_backend:load_torch_policy", options=("cuda_graphs",)
+    )
+)
 register_backend(
     BackendInfo(
         "onnxruntime",
         "vla_lego.inference.ort_backend:load_ort_policy",
         requires=(("onnxruntime", "`pip install onnxruntime` (or onnxruntime-gpu for CUDA)"),),
         path_kind="export",
+        options=("spin", "threads"),
     )
 )
 register_backend(

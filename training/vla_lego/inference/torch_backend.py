@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vla_lego.inference.engine import ChunkPolicy
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy
+from vla_lego.models.eo1.modeling_eo1 import EO1Policy, kv_flat, kv_pairs
 from vla_lego.models.eo1.processing_eo1 import EO1Inputs
 from vla_lego.robot import H1_LAYOUT
 
@@ -68,10 +68,6 @@ class TorchStepGraphs:
     def _t(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
-    @staticmethod
-    def _pairs(kv: list[Any]) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-        return tuple((kv[i], kv[i + 1]) for i in range(0, len(kv), 2))
-
     @torch.inference_mode()
     def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
         f = {k: self._t(v) for k, v in feeds.items()}
@@ -91,20 +87,20 @@ class TorchStepGraphs:
         kv, hidden = self.policy.prefix_forward(emb, mask, pos)
         last = inputs.prefix_valid.sum(1) - 1
         logits = self.policy.vlm.lm_head(hidden[torch.arange(b, device=self.device), last])
-        return logits.float().cpu().numpy(), [t for pair in kv for t in pair]
+        return logits.float().cpu().numpy(), list(kv_flat(kv))
 
     @torch.inference_mode()
     def decode(
         self, kv: list[Any], kv_valid: np.ndarray, token: np.ndarray, pos: np.ndarray
     ) -> tuple[np.ndarray, list[Any]]:
         logits, new = self.policy.decode_step(
-            self._pairs(kv), self._t(kv_valid), self._t(token), self._t(pos)
+            kv_pairs(kv), self._t(kv_valid), self._t(token), self._t(pos)
         )
-        return logits.float().cpu().numpy(), [t for pair in new for t in pair]
+        return logits.float().cpu().numpy(), list(kv_flat(new))
 
     @torch.inference_mode()
     def prepare_denoise(self, kv: list[Any], kv_valid: np.ndarray, pos: np.ndarray) -> Any:
-        return self.policy.prepare_denoise(self._pairs(kv), self._t(kv_valid), self._t(pos))
+        return self.policy.prepare_denoise(kv_pairs(kv), self._t(kv_valid), self._t(pos))
 
     @torch.inference_mode()
     def denoise(self, ctx: Any, x: np.ndarray, t: float) -> np.ndarray:
@@ -132,13 +128,24 @@ def torch_policy(
 
 
 def load_torch_policy(
-    path: Path, device: str = "cpu", seed: int = 0, decode_text: bool = True
+    path: Path,
+    device: str = "cpu",
+    seed: int = 0,
+    decode_text: bool = True,
+    *,
+    cuda_graphs: bool = False,
 ) -> ChunkPolicy:
-    """Registry loader: ``EO1Policy.from_pretrained(path)`` on ``device``."""
+    """Registry loader: ``EO1Policy.from_pretrained(path)`` on ``device``.
+
+    Args:
+        cuda_graphs: Replay the denoise step from CUDA graphs (see :class:`TorchStepGraphs`).
+    """
+    if not isinstance(cuda_graphs, bool):
+        raise ValueError(f"torch option cuda_graphs must be true or false, got {cuda_graphs!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
     policy = EO1Policy.from_pretrained(resolve_checkpoint(path), layout=H1_LAYOUT, device=device)
-    return torch_policy(policy, seed=seed, decode_text=decode_text)
+    return torch_policy(policy, seed=seed, decode_text=decode_text, cuda_graphs=cuda_graphs)
 
 
 __all__ = [

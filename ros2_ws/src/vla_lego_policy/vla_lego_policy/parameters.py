@@ -60,6 +60,12 @@ PARAMS: tuple[ParamSpec, ...] = (
         "(torch / onnxruntime / tensorrt) or PATH (export dir -> onnxruntime, else torch).",
     ),
     ParamSpec("policy_kwargs", "str", "JSON object of keyword arguments for a python: factory."),
+    ParamSpec(
+        "backend_options",
+        "str",
+        'JSON object of model backend options: onnxruntime {"spin": "run"|"always"|'
+        '"never", "threads": N}, torch {"cuda_graphs": true}.',
+    ),
     ParamSpec("device", "str", "Inference device: 'cpu', 'cuda' or 'cuda:N'."),
     ParamSpec("seed", "int", "Seed of the flow-matching noise.", 0, _INT_MAX),
     ParamSpec("decode_text", "bool", "Decode the subtask text before the actions."),
@@ -169,6 +175,21 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
 
+def json_object(values: dict[str, Any], name: str) -> dict[str, Any]:
+    """The JSON object in string parameter ``name`` (empty means ``{}``).
+
+    Raises:
+        ValueError: not JSON, or JSON that is not an object.
+    """
+    try:
+        obj = json.loads(values[name] or "{}")
+    except json.JSONDecodeError as e:
+        raise ValueError(f"parameter {name} is not JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise ValueError(f"parameter {name} must be a JSON object, got {obj!r}")
+    return obj
+
+
 def check_values(values: dict[str, Any]) -> None:
     """Check every value against its spec and the cross-parameter rules.
 
@@ -181,12 +202,12 @@ def check_values(values: dict[str, Any]) -> None:
         spec.check(values[name])
     if not values["policy"].strip():
         raise ValueError("parameter policy is empty; give 'python:module:attr' or a model path")
-    try:
-        kwargs = json.loads(values["policy_kwargs"] or "{}")
-    except json.JSONDecodeError as e:
-        raise ValueError(f"parameter policy_kwargs is not JSON: {e}") from e
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"parameter policy_kwargs must be a JSON object, got {kwargs!r}")
+    json_object(values, "policy_kwargs")
+    if json_object(values, "backend_options") and values["policy"].strip().startswith("python:"):
+        raise ValueError(
+            "parameter backend_options configures a model backend; 'python:' policies take "
+            "policy_kwargs"
+        )
     if not values["camera_topics"]:
         raise ValueError("parameter camera_topics is empty; the policy needs at least one camera")
     names = values["camera_names"]
@@ -199,4 +220,4 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError("require_activation is false but instruction is empty; set one of them")
 
 
-__all__ = ["PARAMS", "SPECS", "ParamSpec", "check_values"]
+__all__ = ["PARAMS", "SPECS", "ParamSpec", "check_values", "json_object"]

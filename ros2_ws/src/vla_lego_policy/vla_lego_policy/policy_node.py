@@ -19,7 +19,6 @@ Parameters (types, ranges, meaning): :mod:`vla_lego_policy.parameters`; values:
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from vla_lego.runtime import (
 )
 from vla_lego_msgs.msg import ActionChunk, PolicyStatus
 from vla_lego_msgs.srv import SetTask
-from vla_lego_policy.parameters import SPECS, check_values
+from vla_lego_policy.parameters import SPECS, check_values, json_object
 
 PACKAGE = "vla_lego_policy"
 _BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
@@ -83,7 +82,8 @@ def load_policy(values: dict[str, Any]) -> Policy:
 
     return load_policy_from_spec(
         values["policy"],
-        kwargs=json.loads(values["policy_kwargs"] or "{}"),
+        kwargs=json_object(values, "policy_kwargs"),
+        backend_options=json_object(values, "backend_options") or None,
         device=values["device"],
         seed=values["seed"],
         decode_text=values["decode_text"],

@@ -23,6 +23,7 @@ Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ from vla_lego.models.eo1.processing_eo1 import (
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+def kv_pairs(flat: Sequence[Any]) -> KV:
+    """``[key_0, value_0, key_1, ...]`` (the graphs' flat inputs) -> per-layer (key, value)."""
+    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
+
+
+def kv_flat(kv: KV) -> tuple[torch.Tensor, ...]:
+    """Per-layer (key, value) -> ``(key_0, value_0, key_1, ...)``."""
+    return tuple(t for pair in kv for t in pair)
+
+
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "eo1_config.json"
 BACKBONE_FILE = "backbone_config.json"
@@ -919,6 +932,8 @@ __all__ = [
     "EO1Policy",
     "additive_mask",
     "backbone_config",
+    "kv_flat",
+    "kv_pairs",
     "load_backbone",
     "prefix_mask",
     "prune_embeddings",
