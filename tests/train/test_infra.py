@@ -4,6 +4,7 @@ commands they build (dry runs) carry the right mounts, SLURM options and torchru
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -80,14 +81,23 @@ def test_slurm_templates_submit_and_launch(template: str, tmp_path: Path) -> Non
     submit = _run(["bash", str(script), "trainer.max_steps=5"], env)
     assert submit.startswith("sbatch ") and "--account=lab-x" in submit
     assert "--gpus-per-node=" in submit and "--time=" in submit and "--partition=" in submit
+    args = shlex.split(submit)  # DRY_RUN prints the command shell-quoted
+    assert f"--export=ALL,VLA_REPO={REPO}" in args and f"--chdir={REPO}" in args
     _fake_scontrol(tmp_path)
+    # sbatch runs a copy of the script from slurmd's spool directory, with the exported variables
+    spool = tmp_path / "spool" / "job4242"
+    spool.mkdir(parents=True)
+    shutil.copy(script, spool / "slurm_script")
     env.update(
         SLURM_JOB_ID="4242",
         SLURM_JOB_NODELIST="gilbreth-k[007-008]",
+        SLURM_CPUS_PER_TASK="32",
+        VLA_REPO=str(REPO),
         PATH=f"{tmp_path}:{env['PATH']}",
     )
-    launch = _run(["bash", str(script), "trainer.max_steps=5"], env)
+    launch = _run(["bash", str(spool / "slurm_script"), "trainer.max_steps=5"], env)
     assert launch.startswith("srun ") and "scripts/apptainer-run.sh torchrun" in launch
+    assert "--cpus-per-task=32" in launch  # srun does not inherit it from the allocation
     assert "--rdzv_backend=c10d --rdzv_endpoint=gilbreth-k007:" in launch
     assert "--rdzv_id=4242 -m vla_lego.train" in launch and launch.rstrip().endswith(
         "trainer.max_steps=5"

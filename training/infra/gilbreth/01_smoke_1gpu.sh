@@ -15,8 +15,11 @@ MEM_PER_GPU="${MEM_PER_GPU:-64}"
 JOB_NAME="${JOB_NAME:-vla-smoke-1gpu}"
 set -euo pipefail
 
+# Inside the job this file is slurmd's spooled copy: common.sh is found through VLA_REPO, which the
+# submission exported (see common.sh).
+HERE="${VLA_REPO:+$VLA_REPO/training/infra/gilbreth}"
 # shellcheck disable=SC1091
-source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
+source "${HERE:-$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")}/common.sh"
 submit_self "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
 
 launch_torchrun trainer=debug model=tiny cluster=local trainer.training.precision=bf16 \

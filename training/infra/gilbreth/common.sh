@@ -2,7 +2,14 @@
 # ACCOUNT, PARTITION, QOS, TIME, NODES, GPUS_PER_NODE, CPUS_PER_GPU, MEM_PER_GPU, JOB_NAME.
 # shellcheck shell=bash
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+# sbatch runs a copy of the job script from slurmd's spool directory, so inside a job the checkout
+# comes from VLA_REPO (exported at submission), never from the script's own path.
+REPO="${VLA_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
+if [[ ! -f "$REPO/training/infra/gilbreth/common.sh" ]]; then
+  echo "[gilbreth] VLA_REPO=$REPO is not a vla-lego checkout" >&2
+  exit 2
+fi
+export VLA_REPO="$REPO"
 if [[ -f "$REPO/.env" ]]; then
   set -a
   # shellcheck disable=SC1091
@@ -28,8 +35,8 @@ submit_self() {
     --job-name="$JOB_NAME" --account="$ACCOUNT" --partition="$PARTITION" --qos="$QOS"
     --time="$TIME" --nodes="$NODES" --ntasks-per-node=1 --gpus-per-node="$GPUS_PER_NODE"
     --cpus-per-task="$((CPUS_PER_GPU * GPUS_PER_NODE))" --mem="$((MEM_PER_GPU * GPUS_PER_NODE))G"
-    --output="$VLA_SCRATCH_ROOT/logs/slurm/%x-%j.out"
-    --export=ALL "$script" "$@")
+    --output="$VLA_SCRATCH_ROOT/logs/slurm/%x-%j.out" --chdir="$REPO"
+    --export="ALL,VLA_REPO=$REPO" "$script" "$@")
   if [[ "${DRY_RUN:-0}" == "1" ]]; then
     printf '%q ' "${cmd[@]}"; echo
   else
@@ -49,7 +56,11 @@ launch_torchrun() {
     --nnodes="$NODES" --nproc_per_node="$GPUS_PER_NODE"
     --rdzv_backend=c10d --rdzv_endpoint="$master_addr:$port" --rdzv_id="$SLURM_JOB_ID"
     -m vla_lego.train "$@")
+  # Since Slurm 22.05 srun no longer inherits --cpus-per-task from the allocation: without this
+  # torchrun, its ranks and their data-loader workers would share one core per node.
+  export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-$((CPUS_PER_GPU * GPUS_PER_NODE))}"
   local cmd=(srun --nodes="$NODES" --ntasks-per-node=1 --kill-on-bad-exit=1
+    --cpus-per-task="$SRUN_CPUS_PER_TASK"
     bash "$REPO/scripts/apptainer-run.sh" "${inner[@]}")
   echo "[gilbreth] job $SLURM_JOB_ID: $NODES node(s) x $GPUS_PER_NODE GPU(s), rendezvous" \
     "$master_addr:$port" >&2
