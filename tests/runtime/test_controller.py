@@ -331,3 +331,75 @@ def test_property_commands_always_within_limits(events: list[str], offset: float
         if prev is not None:
             assert np.all(np.abs(pos - prev) <= lim.max_velocity * DT + 1e-9)
         prev = pos
+
+
+def test_clock_jumping_back_drops_the_old_timeline_and_holds() -> None:
+    """A sim-time reset (or a looped bag with /clock) moves ``now`` backwards: inputs and the
+    chunk stamped on the old timeline must not count as fresh or keep driving the robot."""
+    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    assert run(ctl, clock, 1.0, q)[-1].state == STATE_RUNNING
+    before = ctl.safety.last_position.copy()
+    chunks = ctl.status().chunks
+
+    clock.t = 1.0  # back by ~100 s
+    out = ctl.tick(clock.t)
+    assert out.state == STATE_HOLDING and "clock jumped back" in out.reason
+    # holds where it was commanded (braking from its current speed, not driving anywhere)
+    assert np.abs(out.command.position - before).max() <= 2.0 * DT + 1e-9
+    assert ctl.sync.joint_positions() is None  # pre-jump inputs are gone
+    # a chunk computed from a pre-jump observation arriving now is not used
+    ctl._accept(policy.predict(_obs_at(100.9, q)), ctl._generation, 0.01)
+    assert ctl.status().chunks == chunks
+    # fresh inputs on the new timeline: inference resumes and the robot runs again
+    outs = run(ctl, clock, 1.0, q)
+    assert outs[-1].state == STATE_RUNNING and ctl.status().chunks > chunks
+    assert np.all(np.abs(np.diff([o.command.position for o in outs], axis=0)) <= 2 * DT + 1e-9)
+
+
+def _obs_at(t: float, q: np.ndarray):
+    from vla_lego.inference import Observation
+
+    return Observation({"head": IMG}, q.astype(np.float32), "go", t)
+
+
+def test_stamps_far_in_the_future_are_a_problem_not_fresh() -> None:
+    sync = ObservationSync(H1_LAYOUT, SyncConfig(("head",), 0.2, 0.1, 0.05))
+    q = np.zeros(H1_LAYOUT.dim)
+    sync.add_image("head", IMG, 50.0, 50.0)
+    sync.add_joint_state(H1_LAYOUT.names, q, 50.0, 50.0)
+    assert sync.problems(50.1) == []
+    problems = sync.problems(10.0)  # asked at a time 40 s before the stamps
+    assert any("in the future" in p for p in problems) and sync.latest(10.0, "go") is None
+
+
+class CountingResets(SinePolicy):
+    def __init__(self) -> None:
+        super().__init__(horizon=10, dt=0.1)
+        self.resets = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.resets += 1
+
+
+def test_task_switch_resets_the_policy_even_if_the_first_try_finds_no_new_frame() -> None:
+    """Joint states come faster than camera frames: an inference attempt right after a task
+    switch often finds no new frame; the policy reset must wait for the call that runs."""
+    policy = CountingResets()
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("task A")
+    assert ctl.infer_once(timeout=0.0) and policy.resets == 1
+    ctl.set_instruction("task B")
+    clock.t += DT
+    feed(ctl, clock.t, q, camera=False)  # a joint state, no new frame
+    assert not ctl.infer_once(timeout=0.0)
+    clock.t += DT
+    feed(ctl, clock.t, q)
+    assert ctl.infer_once(timeout=0.0)
+    assert policy.resets == 2

@@ -123,3 +123,25 @@ def test_property_any_target_sequence_gives_safe_commands(targets: list[np.ndarr
         assert H1_LAYOUT.within_limits(cmd.position)
         assert np.all(np.abs(cmd.position - prev) <= lim.max_velocity * DT + 1e-9)
         prev = cmd.position
+
+
+@pytest.mark.parametrize("speed, acc", [(1.5, 15.0), (1.0, 5.0)])
+def test_target_running_into_a_joint_limit_is_braked_within_the_acceleration_limit(
+    speed: float, acc: float
+) -> None:
+    """A target moving at full speed into a position limit stops there; the command must brake
+    before the limit, not stop dead on it (the position clip is a guard, not the brake)."""
+    lim = limits(arm_velocity=speed, arm_acceleration=acc)
+    f = SafetyFilter(lim, DT)
+    start = H1_LAYOUT.upper - 0.6
+    f.reset(start)
+    prev, prev_v = start.copy(), np.zeros(D)
+    arm = H1_LAYOUT.arm_slice
+    for k in range(1, 200):
+        target = np.minimum(start + speed * 0.9 * k * DT, H1_LAYOUT.upper)
+        cmd = f(target)
+        dv = np.abs(cmd.velocity - prev_v)[arm]
+        assert np.all(dv <= acc * DT + 1e-9), f"tick {k}: |dv| {dv.max():.4f} > {acc * DT}"
+        assert H1_LAYOUT.within_limits(cmd.position)
+        prev, prev_v = cmd.position, cmd.velocity
+    np.testing.assert_allclose(prev[arm], H1_LAYOUT.upper[arm], atol=1e-6)

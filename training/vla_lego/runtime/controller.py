@@ -169,6 +169,7 @@ class PolicyController:
         self._seen_version, self._last_obs_time = -1, -math.inf
         self._subtask, self._latency, self._failures = "", math.nan, 0
         self._consecutive_failures, self._fault = 0, ""
+        self._clock_note = ""  # set when the clock jumped back, until a chunk is accepted
         self._state, self._reason = STATE_IDLE, "no task set"
         self._ticks: deque[float] = deque(maxlen=self.config.rate_window)
 
@@ -203,6 +204,8 @@ class PolicyController:
     def tick(self, now: float) -> TickOutput:
         """Decide the command for the control tick at ``now``."""
         with self._lock:
+            if self._ticks and now < self._ticks[-1]:
+                self._clock_jumped_back(self._ticks[-1] - now)
             self._ticks.append(now)
             if not self._activated:
                 return self._set_state(STATE_IDLE, "no task set", None)
@@ -239,9 +242,25 @@ class PolicyController:
         self._state, self._reason = state, reason
         return TickOutput(state, reason, cmd)
 
+    def _clock_jumped_back(self, by: float) -> None:
+        """``now`` went backwards (sim-time reset, a looped bag's /clock): everything stamped on
+        the old timeline is dropped, the robot holds where it is commanded to be, and inference
+        starts over from inputs stamped on the new one (lock held)."""
+        self.sync.clear()
+        self.scheduler.clear()
+        self._ticks.clear()
+        self._generation += 1  # a chunk in flight was computed on the old timeline
+        self._last_obs_time = -math.inf
+        self._holding, self._latched = False, None  # re-latch (at the last command: no state)
+        self._reset_policy = bool(self._instruction)
+        self._infer_start = None
+        self._clock_note = f"clock jumped back {by:.3f} s; holding until a chunk from new inputs"
+
     def _hold_reason(self, now: float) -> str:
         if not self._instruction:
             return "task cleared"
+        if self._clock_note:
+            return self._clock_note
         problems = self.sync.problems(now)
         if problems:
             return "; ".join(problems)
@@ -338,7 +357,6 @@ class PolicyController:
         """
         with self._lock:
             instruction, generation = self._instruction, self._generation
-            reset, self._reset_policy = self._reset_policy, False
             faulted = bool(self._fault)
         if not instruction or faulted:
             self._stop.wait(timeout)
@@ -347,8 +365,12 @@ class PolicyController:
         obs = self.sync.latest(self.clock(), instruction)
         if obs is None or obs.timestamp <= self._last_obs_time:
             return False
-        self._last_obs_time = obs.timestamp
         with self._lock:
+            if generation != self._generation:
+                return False  # the task changed meanwhile: start over with the new one
+            # consumed only by a call that runs: a switch often finds no new frame at first
+            reset, self._reset_policy = self._reset_policy, False
+            self._last_obs_time = obs.timestamp
             self._infer_start = self.clock()
         started = time.perf_counter()
         try:
@@ -382,6 +404,8 @@ class PolicyController:
             if generation != self._generation:
                 return  # made for another task
             latency = now - chunk.observation_time
+            if latency < -self.sync.config.max_future:
+                return  # observed "in the future": made before the clock jumped back
             self._latency = latency
             if latency > self.config.max_inference_latency:
                 self._failures += 1
@@ -398,6 +422,7 @@ class PolicyController:
                 self._policy_failed(f"policy returned an invalid chunk: {e}")
                 return
             self._infer_error, self._consecutive_failures = "", 0
+            self._clock_note = ""
             self._subtask = chunk.subtask_text
         if self.on_chunk is not None and accept.accepted:
             self.on_chunk(ChunkEvent(chunk, accept, elapsed))

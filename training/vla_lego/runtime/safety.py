@@ -240,6 +240,13 @@ class SafetyFilter:
         gap = dist - v_ff * dt
         cap = _braking_speed(np.abs(gap), lim.max_acceleration, dt)
         v_want = np.clip(v_ff + np.clip(gap / dt, -cap, cap), -lim.max_velocity, lim.max_velocity)
+        # Never faster towards a position limit than a stop before it allows: a target running
+        # into a limit is braked within max_acceleration instead of stopping dead on the clip.
+        v_want = np.clip(
+            v_want,
+            -_braking_speed(np.maximum(prev - lim.lower, 0.0), lim.max_acceleration, dt),
+            _braking_speed(np.maximum(lim.upper - prev, 0.0), lim.max_acceleration, dt),
+        )
         self.counts["velocity"] += int(np.count_nonzero(np.abs(v_want - dist / dt) > _TOL / dt))
         dv = lim.max_acceleration * dt
         v = np.clip(

@@ -127,6 +127,15 @@ class ObservationSync:
             self._cond.notify_all()
         return len(idx)
 
+    def clear(self) -> None:
+        """Forget every stored input (after the clock jumped back: their stamps are meaningless)."""
+        with self._cond:
+            self._q[:] = np.nan
+            self._q_stamp[:] = -math.inf
+            self._images.clear()
+            self._version += 1
+            self._cond.notify_all()
+
     # ---- queries ------------------------------------------------------------------------------
     def problems(self, now: float) -> list[str]:
         """Why no observation can be used at ``now`` (empty: all inputs fresh and aligned)."""
@@ -220,6 +229,8 @@ class ObservationSync:
             stamps.append(self._images[name][1])
             if age > cfg.max_age:
                 out.append(f"camera {name} stale for {age:.3f} s (limit {cfg.max_age} s)")
+            elif age < -cfg.max_future:
+                out.append(f"camera {name} stamped {-age:.3f} s in the future (clock jumped?)")
         missing = [self.layout.names[i] for i in np.flatnonzero(np.isnan(self._q))]
         if missing:
             out.append(f"no joint state yet for {len(missing)} joints, e.g. {missing[0]}")
@@ -232,6 +243,9 @@ class ObservationSync:
                     f"joint state stale for {age:.3f} s (limit {cfg.max_age} s), "
                     f"e.g. {self.layout.names[oldest]}"
                 )
+            ahead = float(self._q_stamp.max()) - now
+            if ahead > cfg.max_future:
+                out.append(f"joint state stamped {ahead:.3f} s in the future (clock jumped?)")
         newest_view = max(stamps[: len(cfg.camera_names)], default=0.0)
         if not out and newest_view - min(stamps) > cfg.max_skew:
             out.append(f"inputs {newest_view - min(stamps):.3f} s apart (limit {cfg.max_skew} s)")
