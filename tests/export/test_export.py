@@ -198,6 +198,34 @@ def test_wrong_hash_or_edited_graph_is_refused(
         load_policy(d2, backend="onnxruntime")
 
 
+def test_processor_files_are_verified_and_malformed_manifests_refused(
+    tiny_export: tuple[Path, Manifest], tmp_path: Path
+) -> None:
+    """The normalisation stats and tokenizer are hashed like the graphs: a swapped stats file
+    would silently rescale every action."""
+    out, man = tiny_export
+    assert any(rel.endswith("norm_stats.json") for rel in man.processor_files)
+    d = _copy(out, tmp_path / "stats")
+    stats = next(d.glob(f"{man.processor_dir}/**/norm_stats.json"))
+    data = json.loads(stats.read_text())
+    data["stats"]["actions"]["std"] = [2 * v for v in data["stats"]["actions"]["std"]]
+    stats.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match=r"processor file .*norm_stats\.json.* does not match"):
+        load_policy(d, backend="onnxruntime")
+    stats.unlink()
+    with pytest.raises(ManifestError, match=r"norm_stats\.json.*missing"):
+        load_policy(d, backend="onnxruntime")
+
+    m = _copy(out, tmp_path / "malformed")
+    (m / MANIFEST_NAME).write_text("[1, 2]")
+    with pytest.raises(ManifestError, match="expected a JSON object"):
+        load_policy(m, backend="onnxruntime")
+    m2 = _copy(out, tmp_path / "graph_entry")
+    _edit_manifest(m2, lambda raw: raw["graphs"].update(prefix="prefix.onnx"))
+    with pytest.raises(ManifestError, match="malformed manifest"):
+        load_policy(m2, backend="onnxruntime")
+
+
 def test_missing_graph_file_is_refused(tiny_export: tuple[Path, Manifest], tmp_path: Path) -> None:
     d = _copy(tiny_export[0], tmp_path)
     (d / "denoise_step.onnx").unlink()

@@ -87,6 +87,16 @@ def test_corrupt_and_missing_files(saved, tmp_path) -> None:
         EO1Policy.from_pretrained(f)
     with pytest.raises(CheckpointError, match="does not exist"):
         EO1Policy.from_pretrained(tmp_path / "nowhere")
+    e = _copy(d, tmp_path / "entry")
+    manifest = e / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["files"]["norm_stats.json"] = {"sha256": "0" * 64}  # no size
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="lacks size/sha256"):
+        EO1Policy.from_pretrained(e)
+    manifest.write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        EO1Policy.from_pretrained(e)
 
 
 def test_failed_save_leaves_previous_checkpoint(saved, tmp_path, monkeypatch) -> None:

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from vla_lego.export.manifest import GraphSpec, Manifest, TensorSpec, onnx_signature, sha256_file
+from vla_lego.export.manifest import (
+    GraphSpec,
+    Manifest,
+    TensorSpec,
+    hash_tree,
+    onnx_signature,
+    sha256_file,
+)
 from vla_lego.export.onnx_graphs import (
     DecodeStepGraph,
     DenoiseStepGraph,
@@ -166,6 +173,10 @@ def export_policy(
         graphs = export_graphs(policy, tmp, options)
         policy.processor.save(tmp / "processor")
         man = _manifest(policy, graphs, options, source)
+        man.processor_files = {
+            f"{man.processor_dir}/{rel}": sha
+            for rel, sha in hash_tree(tmp / man.processor_dir).items()
+        }
         man.runtime["export_seconds"] = round(time.perf_counter() - t0, 2)
         man.write(tmp)
         if options.fmt == "tensorrt":

@@ -98,6 +98,9 @@ class Manifest:
     source_checkpoint: dict[str, Any]
     parity: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
+    # sha256 of every file under processor_dir (tokenizer, normalisation stats, vocabulary map),
+    # keyed by its path in the export; exports written before this field have none to check.
+    processor_files: dict[str, str] = field(default_factory=dict)
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
 
@@ -158,6 +161,8 @@ def _read(export_dir: Path) -> Manifest:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ManifestError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     if raw.get("format") != FORMAT_NAME:
         raise ManifestError(f"{path}: format {raw.get('format')!r}, expected {FORMAT_NAME!r}")
     if raw.get("format_version") != FORMAT_VERSION:
@@ -167,8 +172,8 @@ def _read(export_dir: Path) -> Manifest:
         )
     try:
         return Manifest.from_dict(raw)
-    except (KeyError, TypeError) as e:
-        raise ManifestError(f"{path}: malformed manifest ({e})") from e
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ManifestError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from e
 
 
 def _check_file(export_dir: Path, rel: str, sha: str, what: str) -> Path:
@@ -212,7 +217,8 @@ def load_manifest(
         engines: Also require and verify the TensorRT engine files.
 
     Raises:
-        ManifestError: missing manifest/graph/engine file, hash mismatch, signature mismatch.
+        ManifestError: missing manifest/graph/engine/processor file, hash mismatch, signature
+            mismatch, malformed manifest.
         ModelVersionError: export format or model version differs from this code's.
     """
     root = Path(export_dir)
@@ -233,6 +239,8 @@ def load_manifest(
                     f"graph {name!r} has no TensorRT engine; export with --format tensorrt"
                 )
             _check_file(root, graph.engine_file, graph.engine_sha256, f"engine {name!r}")
+    for rel, sha in man.processor_files.items():
+        _check_file(root, rel, sha, "processor")  # a swapped stats file would rescale actions
     return man
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vla_lego.export.manifest import Manifest, load_manifest
 from vla_lego.inference.engine import ChunkPolicy, ExportedStepGraphs
+from vla_lego.inference.errors import ManifestError
 from vla_lego.inference.graphs import GraphRunner, OrtGraph
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.eo1.configuration_eo1 import EO1Config
@@ -17,9 +18,15 @@ def processor_from_manifest(export_dir: Path, man: Manifest) -> EO1Processor:
     """The model's processor as stored in the export (tokenizer, stats, vocabulary map)."""
     layout = ActionLayout.from_dict(man.robot_layout)
     H1_LAYOUT.check_compatible(layout, what=f"export {export_dir}")
-    config = EO1Config.from_dict(man.model_config)
-    vocab = int(man.runtime["vocab_size"])
-    return EO1Processor.load(export_dir / man.processor_dir, config, H1_LAYOUT, vocab)
+    try:
+        config = EO1Config.from_dict(man.model_config)
+        vocab = int(man.runtime["vocab_size"])
+        return EO1Processor.load(export_dir / man.processor_dir, config, H1_LAYOUT, vocab)
+    except (OSError, KeyError, ValueError) as e:  # json errors are ValueErrors
+        raise ManifestError(
+            f"export {export_dir}: processor files in {man.processor_dir!r} unreadable "
+            f"({type(e).__name__}: {e}); re-export"
+        ) from e
 
 
 def policy_from_runners(

@@ -111,6 +111,8 @@ def verify_directory(
         raise CheckpointError(f"{d / MANIFEST} missing: not a complete checkpoint") from None
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{d / MANIFEST} is corrupt: {e}") from e
+    if not isinstance(manifest, dict) or not isinstance(files, dict):
+        raise CheckpointError(f"{d / MANIFEST} is corrupt: expected an object with a 'files' map")
     if manifest.get("format") != FORMAT:
         raise CheckpointError(f"{d}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     for name in required:
@@ -118,6 +120,8 @@ def verify_directory(
             raise CheckpointError(f"{d}: required file {name} is not in the manifest")
     for name, meta in files.items():
         path = d / name
+        if not isinstance(meta, dict) or not {"size", "sha256"} <= meta.keys():
+            raise CheckpointError(f"{d / MANIFEST} is corrupt: entry {name!r} lacks size/sha256")
         if not path.is_file():
             raise CheckpointError(f"{path} missing (listed in the manifest)")
         size = path.stat().st_size
