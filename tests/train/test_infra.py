@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,7 @@ def test_slurm_templates_submit_and_launch(template: str, tmp_path: Path) -> Non
     assert "--gpus-per-node=" in submit and "--time=" in submit and "--partition=" in submit
     args = shlex.split(submit)  # DRY_RUN prints the command shell-quoted
     assert f"--export=ALL,VLA_REPO={REPO}" in args and f"--chdir={REPO}" in args
+    assert "--signal=B:USR1@300" in args and "--requeue" in args
     _fake_scontrol(tmp_path)
     # sbatch runs a copy of the script from slurmd's spool directory, with the exported variables
     spool = tmp_path / "spool" / "job4242"
@@ -105,3 +108,46 @@ def test_slurm_templates_submit_and_launch(template: str, tmp_path: Path) -> Non
     if template.startswith("04"):
         assert "--nnodes=2" in launch and "--nproc_per_node=4" in launch
         assert "cluster=gilbreth" in launch
+
+
+def test_time_limit_warning_stops_the_step_and_requeues(tmp_path: Path) -> None:
+    """sbatch --signal=B:USR1@N warns the batch shell before the time limit: it passes SIGTERM
+    to srun (the trainer checkpoints and exits) and requeues the job."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    for name, body in {
+        "scontrol": f'echo "scontrol $*" >> {log}\necho gilbreth-k007\n',
+        # a job step that runs until SIGTERM, then exits 0 like a trainer that checkpointed
+        "srun": f"trap 'echo \"srun got TERM\" >> {log}; exit 0' TERM\n"
+        f'echo "srun started" >> {log}\nwhile true; do sleep 0.05; done\n',
+    }.items():
+        fake = bin_dir / name
+        fake.write_text("#!/bin/bash\n" + body)
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = dict(
+        os.environ,
+        VLA_SCRATCH_ROOT=str(tmp_path),
+        SLURM_JOB_ID="4243",
+        SLURM_JOB_NODELIST="gilbreth-k007",
+        VLA_REPO=str(REPO),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )
+    env.pop("DRY_RUN", None)
+    job = subprocess.Popen(
+        ["bash", str(GILBRETH / "01_smoke_1gpu.sh")], env=env, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while "srun started" not in (log.read_text() if log.exists() else ""):
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.05)
+        job.send_signal(signal.SIGUSR1)
+        _, err = job.communicate(timeout=20)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    calls = log.read_text()
+    assert job.returncode == 0, err
+    assert "srun got TERM" in calls and "scontrol requeue 4243" in calls, calls

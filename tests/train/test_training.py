@@ -172,6 +172,41 @@ def test_kill_and_resume_is_bitwise_identical(reference: Path, tmp_path: Path) -
         )
 
 
+def test_sigterm_checkpoints_the_current_step_and_resume_is_bitwise_identical(
+    reference: Path, tmp_path: Path
+) -> None:
+    """SLURM's time-limit warning / preemption (SIGTERM, or SIGUSR1) ends the run after the
+    current step with a checkpoint of that step, not the last periodic one."""
+    proc = subprocess.Popen(
+        _train_cmd(REF), env=_env(tmp_path), cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not _ckpt(tmp_path, CKPT_EVERY).exists():
+            assert proc.poll() is None, "training ended before the signal"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "logs" / "ref" / "train.log").read_text()
+    match = re.search(r"SIGTERM: stopped at step (\d+) after saving a checkpoint", log)
+    assert match, log[-2000:]
+    stopped = int(match.group(1))
+    if stopped == STEPS:
+        pytest.skip("the run finished before the signal arrived")
+    assert _ckpt(tmp_path, stopped).exists() and not _ckpt(tmp_path, STEPS).exists()
+    _train(tmp_path, REF)
+    _assert_bitwise(
+        _tensors(_ckpt(reference, STEPS) / "policy/model.safetensors"),
+        _tensors(_ckpt(tmp_path, STEPS) / "policy/model.safetensors"),
+        f"after SIGTERM at step {stopped}",
+    )
+
+
 def test_truncated_checkpoint_falls_back_via_run_api(
     reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ from hydra.errors import ConfigCompositionException
 from vla_lego.tracking import ConsoleProgress, format_duration, setup_console_logging
 from vla_lego.train import ConfigError, compose_config, validate_config
 from vla_lego.train.checkpoint import (
+    MANIFEST,
     CheckpointCorruptError,
     CheckpointManager,
     step_dir_name,
@@ -268,3 +269,29 @@ def test_freeze_vision_tower_and_llm() -> None:
         assert (id(param) in trainable) != frozen, name
     with pytest.raises(ValueError, match=r"freeze\.llm=true but no parameter name"):
         freeze_parameters(policy, ["no_such_module"], "llm")
+
+
+def test_malformed_manifest_entries_fall_back_and_resave_never_loses_a_step(
+    tmp_path: Path,
+) -> None:
+    mgr = CheckpointManager(tmp_path, keep_last=3, keep_best=False, info=SINGLE)
+    mgr.save(1, _write_files(b"a" * 100), val_loss=None)
+    mgr.save(2, _write_files(b"b" * 100), val_loss=None)
+    manifest = tmp_path / step_dir_name(2) / MANIFEST
+    data = json.loads(manifest.read_text())
+    data["files"]["trainer_state.json"] = "not a mapping"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(CheckpointCorruptError, match="malformed 'files'"):
+        verify_checkpoint(tmp_path / step_dir_name(2))
+    with pytest.warns(RuntimeWarning, match="falling back"):
+        assert mgr.latest_valid() == tmp_path / step_dir_name(1)
+
+    # killed between moving the old step aside and renaming the new one into place
+    final = tmp_path / step_dir_name(1)
+    final.rename(tmp_path / f".old-{step_dir_name(1)}")
+    (tmp_path / f".tmp-{step_dir_name(1)}").mkdir()
+    mgr.clean_temp()
+    assert verify_checkpoint(final) == 1 and not list(tmp_path.glob(".old-*"))
+    mgr.save(1, _write_files(b"c" * 100), val_loss=None)  # re-save replaces it whole
+    assert verify_checkpoint(final) == 1 and not list(tmp_path.glob(".old-*"))
+    assert (final / "policy" / "model.safetensors").read_bytes() == b"c" * 100

@@ -36,6 +36,7 @@ submit_self() {
     --time="$TIME" --nodes="$NODES" --ntasks-per-node=1 --gpus-per-node="$GPUS_PER_NODE"
     --cpus-per-task="$((CPUS_PER_GPU * GPUS_PER_NODE))" --mem="$((MEM_PER_GPU * GPUS_PER_NODE))G"
     --output="$VLA_SCRATCH_ROOT/logs/slurm/%x-%j.out" --chdir="$REPO"
+    --signal="B:USR1@${STOP_NOTICE_S:-300}" --requeue
     --export="ALL,VLA_REPO=$REPO" "$script" "$@")
   if [[ "${DRY_RUN:-0}" == "1" ]]; then
     printf '%q ' "${cmd[@]}"; echo
@@ -66,7 +67,24 @@ launch_torchrun() {
     "$master_addr:$port" >&2
   if [[ "${DRY_RUN:-0}" == "1" ]]; then
     printf '%q ' "${cmd[@]}"; echo
-  else
-    "${cmd[@]}"
+    return 0
   fi
+  # STOP_NOTICE_S before the time limit (sbatch --signal=B:USR1) the batch shell gets SIGUSR1:
+  # srun passes a SIGTERM on to torchrun and its workers, the trainer saves a checkpoint after
+  # the current step and exits (torchrun allows its workers 30 s), and the job is requeued; the
+  # same run_name (the job id survives a requeue) resumes from that checkpoint.
+  local stop=0 rc=0 pid
+  trap 'stop=1; kill -TERM "$pid" 2>/dev/null || true' USR1
+  "${cmd[@]}" &
+  pid=$!
+  while true; do
+    wait "$pid" && rc=0 || rc=$?
+    kill -0 "$pid" 2>/dev/null || break  # wait returned for the trap, not for srun's end
+  done
+  trap - USR1
+  if ((stop)); then
+    echo "[gilbreth] job $SLURM_JOB_ID: stopped before its time limit; requeueing" >&2
+    scontrol requeue "$SLURM_JOB_ID"
+  fi
+  return "$rc"
 }

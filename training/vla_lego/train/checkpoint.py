@@ -83,6 +83,10 @@ def verify_checkpoint(ckpt: Path) -> int:
         step = int(manifest["step"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointCorruptError(f"{ckpt}: no readable {MANIFEST} ({exc})") from exc
+    if not isinstance(files, dict) or not all(
+        isinstance(m, dict) and {"size", "sha256"} <= m.keys() for m in files.values()
+    ):
+        raise CheckpointCorruptError(f"{ckpt}: {MANIFEST} has malformed 'files' entries")
     if manifest.get("format") != MANIFEST_FORMAT:
         raise CheckpointCorruptError(f"{ckpt}: unknown manifest format {manifest.get('format')!r}")
     for rel, meta in files.items():
@@ -129,10 +133,17 @@ class CheckpointManager:
         return sorted(found, reverse=True)
 
     def clean_temp(self) -> None:
-        """Removes half-written ``.tmp-*`` folders left by a killed run (rank 0)."""
+        """Removes half-written ``.tmp-*`` folders left by a killed run (rank 0); a replaced
+        checkpoint (``.old-*``) whose replacement never got into place is put back."""
         if self.info.is_main and self.run_dir.is_dir():
             for path in self.run_dir.glob(".tmp-*"):
                 shutil.rmtree(path, ignore_errors=True)
+            for path in self.run_dir.glob(".old-*"):
+                final = self.run_dir / path.name.removeprefix(".old-")
+                if final.exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.rename(final)
         barrier(self.info)
 
     def latest_valid(self) -> Path | None:
@@ -177,10 +188,13 @@ class CheckpointManager:
         barrier(self.info)
         if self.info.is_main:
             write_manifest(tmp, step)
-            if final.exists():  # re-saving a step (e.g. after resume): replace it whole
-                shutil.rmtree(final)
+            old = self.run_dir / f".old-{step_dir_name(step)}"
+            if final.exists():  # re-saving a step (e.g. after resume): replace it whole, and
+                shutil.rmtree(old, ignore_errors=True)  # never be without one (see clean_temp)
+                final.rename(old)
             tmp.rename(final)
             fsync_dir(self.run_dir)
+            shutil.rmtree(old, ignore_errors=True)
             if val_loss is not None:
                 self._update_best(step, val_loss)
             self._prune()

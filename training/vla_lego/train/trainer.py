@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,8 @@ class TrainResult:
         best_checkpoint: Checkpoint with the lowest validation loss (None without validation).
         metrics: Last training and validation metrics (rank-averaged).
         time_limited: True when ``trainer.max_minutes`` ended the run before ``max_steps``.
+        stopped_by: Name of the signal (``SIGTERM``, ``SIGUSR1``) that ended the run early after
+            a checkpoint, e.g. SLURM's warning before a time limit or a preemption.
     """
 
     step: int
@@ -60,6 +66,7 @@ class TrainResult:
     best_checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
     time_limited: bool = False
+    stopped_by: str | None = None
 
     @property
     def policy_dir(self) -> Path | None:
@@ -104,6 +111,7 @@ class Trainer:
             ValueError: Empty dataset, or fewer samples than one global micro-batch.
         """
         self.t_start = time.monotonic()
+        self._stop_signal: str | None = None
         cl = self.cfg.cluster
         self.info: DistInfo = init_distributed(
             cl.device, cl.dist_backend, cl.timeout_minutes, single_group=cl.backend == "deepspeed"
@@ -374,9 +382,30 @@ class Trainer:
         return out
 
     def _time_up(self) -> bool:
+        """``max_minutes`` is over, or a stop signal arrived, on any rank (one collective)."""
         limit = self.tcfg.max_minutes
         over = limit is not None and (time.monotonic() - self.t_start) > 60.0 * float(limit)
-        return any_rank(over, self.info)
+        return any_rank(over or self._stop_signal is not None, self.info)
+
+    @contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """SIGTERM / SIGUSR1 (SLURM's warning before a time limit or preemption, torchrun passing
+        one on) end the run after the current step with a checkpoint, instead of losing every
+        step since the last one; the previous handlers come back afterwards."""
+        self._stop_signal = None
+        if threading.current_thread() is not threading.main_thread():
+            yield  # handlers can only be installed from the main thread
+            return
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            self._stop_signal = signal.Signals(signum).name
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def train(self) -> TrainResult:
         """Runs optimizer steps until ``trainer.max_steps`` or ``trainer.max_minutes``.
@@ -392,8 +421,18 @@ class Trainer:
         self.metrics_file = MetricsFile(metrics_path if self.info.is_main else None)
         metrics: dict[str, float] = {}
         last_ckpt = self.ckpt.latest_valid() if self.step > 0 else None
-        time_limited = False
         self.engine.train_mode(True)
+        with self._stop_signals():
+            return self._loop(max_steps, progress, metrics, last_ckpt)
+
+    def _loop(
+        self,
+        max_steps: int,
+        progress: ConsoleProgress,
+        metrics: dict[str, float],
+        last_ckpt: Path | None,
+    ) -> TrainResult:
+        stop = False
         while self.step < max_steps:
             step_metrics = self._optimizer_step()
             self.step += 1
@@ -404,16 +443,27 @@ class Trainer:
                 val_metrics = self.validate()
                 metrics.update(val_metrics)
                 val_loss = val_metrics.get("val/loss")
-            time_limited = self._time_up() and self.step < max_steps
-            if self._checkpoint_due(max_steps, val_loss) or time_limited:
+            stop = self._time_up() and self.step < max_steps
+            if self._checkpoint_due(max_steps, val_loss) or stop:
                 last_ckpt = self.save_checkpoint(val_loss)
-            if time_limited:
-                self.log.info(
-                    "trainer.max_minutes=%s reached at step %d", self.tcfg.max_minutes, self.step
-                )
+            if stop:
                 break
+        stopped_by = self._stop_signal if stop else None
+        if stopped_by:
+            self.log.warning(
+                "%s: stopped at step %d after saving a checkpoint; run again with the same "
+                "run_name to resume",
+                stopped_by,
+                self.step,
+            )
+        elif stop:
+            self.log.info(
+                "trainer.max_minutes=%s reached at step %d", self.tcfg.max_minutes, self.step
+            )
         self.tracker.finish(float(self.cfg.logging.wandb.finish_timeout_s))
-        return TrainResult(self.step, last_ckpt, self.ckpt.best(), metrics, time_limited)
+        return TrainResult(
+            self.step, last_ckpt, self.ckpt.best(), metrics, stop and not stopped_by, stopped_by
+        )
 
     def _validation_due(self, max_steps: int) -> bool:
         if self.val_loader is None:
