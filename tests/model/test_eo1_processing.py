@@ -124,6 +124,31 @@ def test_normalizer_roundtrip_and_padding() -> None:
     np.testing.assert_array_equal(H1_LAYOUT.unpad(padded), x)
 
 
+@pytest.mark.parametrize("mode", ["mean_std", "quantile"])
+def test_a_dimension_constant_in_the_data_is_not_blown_up(mode: str) -> None:
+    """One-arm demonstrations leave the other arm still (std 0): a 0.01 rad twitch of it on the
+    real robot must stay a small input, not (x - mean) / 1e-6 = 1e4; moving dims are unchanged."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.3, 0.5, size=(500, 20))
+    x[:, 3] = 0.7  # never moves
+    x[:, 4] = 0.2 + 1e-5 * rng.normal(size=500)  # sensor noise only
+    feat = {
+        "mean": x.mean(0),
+        "std": x.std(0),
+        "q01": np.quantile(x, 0.01, 0),
+        "q99": np.quantile(x, 0.99, 0),
+    }
+    n = Normalizer({"state": feat, "actions": feat}, 20, mode)
+    twitch = x[:1].copy()
+    twitch[0, 3] += 0.01
+    twitch[0, 4] += 0.01
+    y = n.normalize(twitch, "state")
+    assert abs(float(y[0, 3]) - 0.01) < 1e-6 and abs(float(y[0, 4])) < 0.02
+    moving = n.normalize(x, "state")[:, [0, 1, 2]]
+    assert 0.2 < float(np.abs(moving).mean()) < 1.5  # still scaled by their spread
+    np.testing.assert_allclose(n.unnormalize(n.normalize(x, "actions"), "actions"), x, atol=1e-5)
+
+
 def test_presets_and_config_errors() -> None:
     assert EO1Config.from_preset("base").text_hidden_size == 256
     assert EO1Config.from_preset("large").text_num_layers == 8

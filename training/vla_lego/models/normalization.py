@@ -17,7 +17,10 @@ import numpy as np
 from vla_lego.robot import ActionLayout
 
 STAT_KEYS = ("state", "actions")
-_EPS = 1e-6
+# A dimension that (nearly) never moved in the data, e.g. the idle arm of one-arm demonstrations,
+# keeps scale 1: dividing by its ~0 spread (openpi/LeRobot add 1e-6) would turn 0.01 rad of sensor
+# noise or gravity sag on the real robot into an input of 1e4. Robot units: rad, or 0..1 hands.
+MIN_SCALE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ class Normalizer:
     def _scale_shift(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         s = self.stats[key]
         if self.mode == "mean_std":
-            return np.maximum(s.std, _EPS), s.mean
-        half = np.maximum((s.q99 - s.q01) / 2.0, _EPS)
-        return half, (s.q99 + s.q01) / 2.0
+            scale, shift = s.std, s.mean
+        else:
+            scale, shift = (s.q99 - s.q01) / 2.0, (s.q99 + s.q01) / 2.0
+        return np.where(scale < MIN_SCALE, 1.0, scale), shift
 
     def normalize(self, x: np.ndarray, key: str) -> np.ndarray:
         """Robot units ``[..., dim]`` -> model units (float32)."""
