@@ -167,7 +167,10 @@ def _check_reset(probe: object) -> None:
 
 
 def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) -> None:
-    """SIGINT while active: the bridge keeps sending until the weight is 0, then exits 0."""
+    """SIGINT while active: the bridge keeps sending until the weight is 0, then exits 0, also
+    when a second Ctrl-C and launch's SIGTERM arrive during the ramp. Commands come from a
+    best-effort publisher (teleop / replay tools), which the bridge must accept."""
+    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import JointState
 
     sim = _node("h1_sim_node", "h1_sim", "sim.yaml", ros_env)
@@ -180,7 +183,9 @@ def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) ->
             states = probe.collect(JointState, T.JOINT_STATES_TOPIC)
             assert wait_until(lambda: len(states) >= 2, 40), bridge.output + sim.output
             q = np.array(states[-1].position)[H1_LAYOUT.arm_slice]
-            pub = probe.node.create_publisher(JointState, T.ARM_COMMAND_TOPIC, 10)
+            pub = probe.node.create_publisher(
+                JointState, T.ARM_COMMAND_TOPIC, qos_profile_sensor_data
+            )
             stop = threading.Event()
 
             def stream() -> None:
@@ -192,6 +197,10 @@ def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) ->
             th.start()
             assert wait_until(lambda: tap.msgs and tap.weights()[-1] == 1.0, 10), bridge.output
             bridge.proc.send_signal(signal.SIGINT)  # SIGINT while commands still flow
+            time.sleep(0.15)
+            bridge.proc.send_signal(signal.SIGINT)  # the terminal's second Ctrl-C
+            time.sleep(0.1)
+            bridge.proc.send_signal(signal.SIGTERM)  # launch escalating
             assert bridge.proc.wait(10) == 0
             stop.set()
             th.join()
@@ -234,6 +243,8 @@ def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) ->
         ("h1_bridge_node", "kp:=[1.0, 2.0]", "BridgeConfig.kp must be 1 or 8"),
         ("h1_bridge_node", "network_interface:=nonexist0", "cannot join Unitree DDS domain"),
         ("h1_sim_node", "env_factory:=no_module", "env_factory must be 'module:attr'"),
+        ("h1_bridge_node", "joint_states_topic:=/h1/joint states", "Invalid topic name"),
+        ("h1_sim_node", "image_topic:=/cam//raw", "Invalid topic name"),
     ],
 )
 def test_bad_parameters_stop_the_node(

@@ -49,7 +49,7 @@ def node_params(prefix: str, **overrides: Any) -> dict[str, Any]:
         "hand_max_acceleration": HAND_A,
         "status_rate": 20.0,
     }
-    p.update(overrides)
+    p.update({k.replace("{prefix}", prefix): v for k, v in overrides.items()})
     p["camera_topics"] = [t.replace("{prefix}", prefix) for t in p["camera_topics"]]
     return p
 

@@ -180,3 +180,26 @@ def test_two_cameras_raw_and_jpeg_compressed(make_graph, check_safe):
     assert d.wait_state(RUNNING, 5.0)
     check_safe(d.commands)
     assert g.alive()
+
+
+def test_qos_override_parameters_apply(make_graph, wait) -> None:  # type: ignore[no-untyped-def]
+    """ROS 2's standard qos_overrides.<topic>.<entity>.<policy> parameters reach the node's
+    publishers and subscriptions (e.g. best-effort commands, a reliable camera subscription)."""
+    from rclpy.qos import ReliabilityPolicy
+
+    g = make_graph(
+        **{
+            "qos_overrides.{prefix}/h1/arm_command.publisher.reliability": "best_effort",
+            "qos_overrides.{prefix}/h1/camera/head/image_raw.subscription.reliability": "reliable",
+        }
+    )
+    node = g.spun.node
+    cmd, cam = g.params["command_topic"], g.params["camera_topics"][0]
+
+    def reliability(infos):  # type: ignore[no-untyped-def]
+        return {i.qos_profile.reliability for i in infos if i.node_name == "policy_node"}
+
+    assert wait(lambda: reliability(node.get_publishers_info_by_topic(cmd)), 10)
+    assert reliability(node.get_publishers_info_by_topic(cmd)) == {ReliabilityPolicy.BEST_EFFORT}
+    subs = reliability(node.get_subscriptions_info_by_topic(cam))
+    assert subs == {ReliabilityPolicy.RELIABLE}

@@ -13,7 +13,7 @@ import sys
 import cv2
 import numpy as np
 import rclpy
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -95,7 +95,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError, ParameterException) as e:
+    except (ValueError, RuntimeError, ParameterException, NameValidationException) as e:
         print(f"[camera] error: {e}", file=sys.stderr, flush=True)
         code = 2
     finally:

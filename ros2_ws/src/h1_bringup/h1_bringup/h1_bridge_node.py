@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
@@ -31,7 +32,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 from h1_bringup.bridge_core import ArmBridge, BridgeConfig, BridgeMode, BridgeOutput
 from h1_bringup.dds import init_channels
 from h1_bringup.params import declare
-from h1_bringup.signals import install_stop_signals
+from h1_bringup.signals import ignoring_stop_signals, install_stop_signals
 from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 
@@ -51,7 +52,7 @@ def bridge_config_from_params(node: Node) -> BridgeConfig:
         kp=tuple(declare(node, "kp", [60.0] * 8, "arm kp, layout arm order", 0.0, 500.0)),
         kd=tuple(declare(node, "kd", [1.5] * 8, "arm kd, layout arm order", 0.0, 50.0)),
         ramp_up_time=num("ramp_up_time", "s for the arm_sdk weight 0 -> 1"),
-        ramp_down_time=num("ramp_down_time", "s for the arm_sdk weight 1 -> 0"),
+        ramp_down_time=num("ramp_down_time", "s for the arm_sdk weight 1 -> 0", 1e-6, 5.0),
         command_timeout=num("command_timeout", "watchdog on /h1/arm_command (s)"),
         state_timeout=num("state_timeout", "rt/lowstate silence that is a fault (s)"),
         max_arm_velocity=num(
@@ -107,7 +108,11 @@ class H1BridgeNode(Node):
         self._hand_sub.Init(self._on_hand_state, 10)
 
         self._js_pub = self.create_publisher(JointState, js_topic, 10)
-        self.create_subscription(JointState, cmd_topic, self._on_command, 10)
+        # Best effort: only the newest command counts (the watchdog covers a lost one), and a
+        # best-effort subscription also takes commands from best-effort senders (teleop, replay
+        # tools), which a reliable one would refuse as incompatible.
+        cmd_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(JointState, cmd_topic, self._on_command, cmd_qos)
         self.create_timer(self.bridge.config.dt, self._tick)
         self.create_timer(1.0 / js_rate, self._publish_joint_states)
         self.get_logger().info(
@@ -206,19 +211,26 @@ class H1BridgeNode(Node):
         self._js_pub.publish(msg)
 
     def ramp_down(self) -> None:
-        """Shutdown: tick (without ROS) until the weight is 0 and the last frames are out."""
+        """Shutdown: tick (without ROS) until the weight is 0 and the last frames are out.
+
+        SIGINT/SIGTERM are ignored meanwhile: a second Ctrl-C (the terminal signals the whole
+        process group) or launch's SIGTERM would otherwise cut the ramp short, and the robot
+        keeps the last weight it received. The ramp is bounded (``ramp_down_time`` <= 5 s, below
+        launch's SIGTERM + SIGKILL escalation of 10 s).
+        """
         cfg = self.bridge.config
-        with self._lock:
-            self.bridge.request_stop()
-        deadline = time.monotonic() + cfg.ramp_down_time + 10 * cfg.dt + 1.0
-        while time.monotonic() < deadline:
+        with ignoring_stop_signals():
             with self._lock:
-                out = self.bridge.tick(time.monotonic())
-                done = self.bridge.finished
-            self._send(out)
-            if done:
-                break
-            time.sleep(cfg.dt)
+                self.bridge.request_stop()
+            deadline = time.monotonic() + cfg.ramp_down_time + 10 * cfg.dt + 1.0
+            while time.monotonic() < deadline:
+                with self._lock:
+                    out = self.bridge.tick(time.monotonic())
+                    done = self.bridge.finished
+                self._send(out)
+                if done:
+                    break
+                time.sleep(cfg.dt)
         self.get_logger().info(f"stopped: arm_sdk weight {self.bridge.weight:.2f}")
 
 
@@ -231,7 +243,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError, ParameterException) as e:
+    except (ValueError, RuntimeError, ParameterException, NameValidationException) as e:
         # Bad parameters or DDS set-up: reported, and nothing was sent to the robot.
         print(f"[h1_bridge] error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

@@ -20,7 +20,7 @@ from typing import Any
 import mujoco
 import numpy as np
 import rclpy
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -196,7 +196,13 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError, ParameterException, FileNotFoundError) as e:
+    except (
+        ValueError,
+        RuntimeError,
+        ParameterException,
+        NameValidationException,
+        FileNotFoundError,
+    ) as e:
         print(f"[h1_sim] error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     finally:

@@ -31,6 +31,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -190,6 +191,9 @@ class PolicyNode(Node):
         v = self.values
         inputs = MutuallyExclusiveCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()
+        # qos_overrides.<topic>.{publisher,subscription}.<policy> parameters apply (ROS 2's
+        # standard QoS overriding), e.g. a reliable camera subscription for a lossy driver.
+        qos_opts = QoSOverridingOptions.with_default_policies()
         for name, topic in cameras.items():
             compressed = topic.rstrip("/").endswith("/compressed")
             self.create_subscription(
@@ -198,6 +202,7 @@ class PolicyNode(Node):
                 lambda msg, n=name, c=compressed: self._on_image(n, msg, c),
                 qos_profile_sensor_data,
                 callback_group=inputs,
+                qos_overriding_options=qos_opts,
             )
         self.create_subscription(
             JointState,
@@ -205,17 +210,28 @@ class PolicyNode(Node):
             self._on_joints,
             qos_profile_sensor_data,
             callback_group=inputs,
+            qos_overriding_options=qos_opts,
         )
         self.create_subscription(
-            String, v["instruction_topic"], self._on_instruction, 10, callback_group=inputs
+            String,
+            v["instruction_topic"],
+            self._on_instruction,
+            10,
+            callback_group=inputs,
+            qos_overriding_options=qos_opts,
         )
         self.create_service(
             SetTask, v["set_task_service"], self._on_set_task, callback_group=inputs
         )
         reliable = QoSProfile(depth=10)
-        self._cmd_pub = self.create_publisher(JointState, v["command_topic"], reliable)
-        self._chunk_pub = self.create_publisher(ActionChunk, v["action_chunk_topic"], reliable)
-        self._status_pub = self.create_publisher(PolicyStatus, v["status_topic"], reliable)
+        self._cmd_pub, self._chunk_pub, self._status_pub = (
+            self.create_publisher(kind, v[topic], reliable, qos_overriding_options=qos_opts)
+            for kind, topic in (
+                (JointState, "command_topic"),
+                (ActionChunk, "action_chunk_topic"),
+                (PolicyStatus, "status_topic"),
+            )
+        )
         self.create_timer(period, self._on_control_tick, callback_group=control)
         self.create_timer(1.0 / v["status_rate"], self._publish_status, callback_group=inputs)
 
