@@ -360,6 +360,20 @@ def test_clock_jumping_back_drops_the_old_timeline_and_holds() -> None:
     assert np.all(np.abs(np.diff([o.command.position for o in outs], axis=0)) <= 2 * DT + 1e-9)
 
 
+def test_a_tiny_step_back_of_the_clock_is_not_a_jump() -> None:
+    """The system clock can step back by microseconds; only a step beyond the allowed clock
+    disagreement (max_future) drops the timeline."""
+    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    run(ctl, clock, 1.0, q)
+    clock.t -= 1e-4
+    out = ctl.tick(clock.t)
+    assert out.state == STATE_RUNNING and ctl.sync.joint_positions() is not None
+
+
 def _obs_at(t: float, q: np.ndarray):
     from vla_lego.inference import Observation
 

@@ -204,7 +204,9 @@ class PolicyController:
     def tick(self, now: float) -> TickOutput:
         """Decide the command for the control tick at ``now``."""
         with self._lock:
-            if self._ticks and now < self._ticks[-1]:
+            # A step back larger than the allowed clock disagreement (a sim-time reset, a looped
+            # bag's /clock), not the odd sub-millisecond step of the system clock.
+            if self._ticks and now < self._ticks[-1] - self.sync.config.max_future:
                 self._clock_jumped_back(self._ticks[-1] - now)
             self._ticks.append(now)
             if not self._activated:
