@@ -194,3 +194,9 @@ def test_bag2dataset_output_trains_and_the_model_replays(tmp_path: Path) -> None
     run0 = json.loads((out / "metrics.json").read_text())["runs"][0]
     assert run0["stats"]["accepted_chunks"] > 0 and not run0["stats"]["inference_errors"]
     assert run0["tracking"]["compared_ticks"] > 0
+    # backend options reach the loader (an option the torch backend does not take is refused)
+    spec = ["--policy", f"torch:{policy_dir}", "--seed", "0", "-q", "--overwrite"]
+    ok = [*spec, "--out", str(out), "--backend-options", '{"cuda_graphs": false}']
+    assert replay_eval.main([str(bags[0]), *ok]) == 0
+    bad = [*spec, "--out", str(tmp_path / "r2"), "--backend-options", '{"spin": "never"}']
+    assert replay_eval.main([str(bags[0]), *bad]) == 2

@@ -144,11 +144,18 @@ def node_cameras(params: dict[str, Any]) -> list[str] | None:
     return [f"{n}={t}" for n, t in zip(names, topics, strict=True)]
 
 
-def load_policy(spec: str, kwargs: dict[str, Any], seed: int | None) -> Policy:
+def load_policy(
+    spec: str,
+    kwargs: dict[str, Any],
+    seed: int | None,
+    backend_options: dict[str, Any] | None = None,
+) -> Policy:
     """Resolve ``--policy`` the way the node resolves its ``policy`` parameter."""
     from vla_lego.inference.loading import load_policy_from_spec
 
-    return load_policy_from_spec(spec, kwargs=kwargs, seed=seed)
+    return load_policy_from_spec(
+        spec, kwargs=kwargs, seed=seed, backend_options=backend_options or None
+    )
 
 
 def _add_offline_args(p: argparse.ArgumentParser) -> None:
@@ -158,6 +165,12 @@ def _add_offline_args(p: argparse.ArgumentParser) -> None:
         help="python:module:attr | BACKEND:PATH | PATH (default: the " "node parameter 'policy')",
     )
     g.add_argument("--policy-kwargs", default=None, help="JSON kwargs for a python: factory")
+    g.add_argument(
+        "--backend-options",
+        default=None,
+        help="JSON backend options of a model policy (default: the node parameter "
+        "'backend_options' when --policy is not given), e.g. '{\"threads\": 1}'",
+    )
     g.add_argument("--seed", type=int, help="seed of a model policy's noise")
     g.add_argument("-o", "--out", help="report folder to create (default: <bag>_replay)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
@@ -309,7 +322,11 @@ def evaluate(args: argparse.Namespace) -> Path:
         if not spec:
             raise ValueError("no policy: pass --policy (the node parameter 'policy' is empty)")
         kwargs = json.loads(args.policy_kwargs or params.get("policy_kwargs") or "{}")
-        policy = load_policy(spec, kwargs, args.seed)
+        # The recorded node's backend options belong to its own policy, not to a --policy given
+        # here (they may name another backend's options).
+        recorded = "" if args.policy else params.get("backend_options")
+        options = json.loads(args.backend_options or recorded or "{}")
+        policy = load_policy(spec, kwargs, args.seed, options)
         results: list[ReplayResult] = []
         for run in _runs(cfg, reader, args.inference_delay):
             result = replay(reader, policy, run, progress=not args.quiet)
