@@ -85,8 +85,12 @@ def write_demo_bag(
     t0_ns: int = T0_NS,
     compressed: bool = False,
     image_size: tuple[int, int] = (24, 32),
+    stamp_offset_ns: int = 0,
 ) -> Path:
     """A teleop-style demonstration: head camera, joint states following the commands, commands.
+
+    ``stamp_offset_ns`` shifts every header stamp against the log times (a graph on sim time
+    recorded with a wall-clock recorder).
 
     With ``split_hands`` the hand joints come on a separate ``/h1/hand_states`` topic; with
     ``compressed`` the camera is a PNG ``CompressedImage`` on ``.../image_raw/compressed``.
@@ -116,7 +120,8 @@ def write_demo_bag(
         for k in range(int(duration * camera_rate)):
             t = t0_ns + int(k * 1e9 / camera_rate) + 1_000_000
             make = compressed_image if compressed else image
-            events.append((t, 1, c_img, make(ts, t, 40 + 10 * (k // 10), *image_size)))
+            hs = t + stamp_offset_ns
+            events.append((t, 1, c_img, make(ts, hs, 40 + 10 * (k // 10), *image_size)))
         names = list(joint_names)
         for k in range(int(duration * joint_rate)):
             t = t0_ns + int(k * 1e9 / joint_rate) + 2_000_000
@@ -124,15 +129,18 @@ def write_demo_bag(
             if split_hands:
                 arm = H1_LAYOUT.arm_slice
                 hand = H1_LAYOUT.hand_slice
-                events.append((t, 2, c_js, joint_state(ts, t, names[arm], q[arm])))
-                events.append((t, 3, c_hand, joint_state(ts, t, names[hand], q[hand])))
+                hs = t + stamp_offset_ns
+                events.append((t, 2, c_js, joint_state(ts, hs, names[arm], q[arm])))
+                events.append((t, 3, c_hand, joint_state(ts, hs, names[hand], q[hand])))
             else:
-                events.append((t, 2, c_js, joint_state(ts, t, names, q[: len(names)])))
+                hs = t + stamp_offset_ns
+                events.append((t, 2, c_js, joint_state(ts, hs, names, q[: len(names)])))
         if commands:
             for k in range(int(duration * command_rate)):
                 t = t0_ns + int(k * 1e9 / command_rate) + 3_000_000
                 q = demo_trajectory((t - t0_ns) / 1e9)
-                events.append((t, 4, c_cmd, joint_state(ts, t, H1_LAYOUT.names, q)))
+                hs = t + stamp_offset_ns
+                events.append((t, 4, c_cmd, joint_state(ts, hs, H1_LAYOUT.names, q)))
         for t, _, conn, msg in sorted(events, key=lambda e: (e[0], e[1])):
             w.write(conn, t, ts.serialize_cdr(msg, conn.msgtype))
         if extra is not None:

@@ -148,6 +148,39 @@ def test_recorder_waits_for_a_late_publisher_and_takes_its_qos(tmp_path: Path) -
         assert [q.reliability for q in summary.qos] == [QosReliability.BEST_EFFORT]
 
 
+def test_recorder_on_sim_time_logs_by_clock(tmp_path: Path) -> None:
+    """`--use-sim-time`: log times follow /clock, the clock of the graph's header stamps (a
+    wall-clock recorder would put them ~1.7e9 s apart and replay-eval could not use the bag)."""
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    topic = "/vla_test/sim_time_topic"
+    stop, out = threading.Event(), {}
+
+    def run() -> None:
+        out["path"] = record(
+            str(tmp_path / "bag"), topics=[topic], stop=stop, progress=False, use_sim_time=True
+        )
+
+    with spun_node("sim_clock") as n:
+        clock = n.node.create_publisher(Clock, "/clock", 10)
+        pub = n.node.create_publisher(String, topic, 10)
+        recorder = threading.Thread(target=run)
+        recorder.start()
+        for i in range(150):
+            t = 5.0 + 0.02 * i
+            clock.publish(Clock(clock=Time(sec=int(t), nanosec=int((t % 1) * 1e9))))
+            if i >= 50:  # after the recorder has seen /clock
+                pub.publish(String(data=str(i)))
+            time.sleep(0.02)
+        stop.set()
+        recorder.join(15)
+    assert not recorder.is_alive()
+    with BagReader(Path(out["path"])) as r:
+        assert r.topics[topic].count > 20
+        assert 5e9 <= r.start_ns <= 9e9, r.start_ns  # sim seconds, not wall-clock time
+
+
 def _run_replay(bag: Path, out: Path, *extra: str) -> dict:
     rc = replay_eval.main([str(bag), "--policy", POLICY, "--out", str(out), "-q", *extra])
     assert rc == 0

@@ -75,6 +75,17 @@ def test_report_folder_with_plots(demo: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_replay_of_a_bag_on_two_clocks_fails_instead_of_reporting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sim-time graph recorded with a wall-clock recorder: every input is stale by log time;
+    the report would compare the hold pose with the recording as if it were the policy."""
+    bag = write_demo_bag(tmp_path / "sim", duration=2.0, stamp_offset_ns=5 * 10**9 - T0_NS)
+    out = tmp_path / "report"
+    assert replay_eval.main([str(bag), "--policy", POLICY, "--out", str(out), "-q"]) == 2
+    assert "use-sim-time" in capsys.readouterr().err and not out.exists()
+
+
 def test_replay_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     no_instr = write_demo_bag(tmp_path / "no_instr", duration=1.0, instruction=None)
     out = tmp_path / "r1"

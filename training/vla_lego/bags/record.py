@@ -190,8 +190,12 @@ def record(
     node_name: str = "vla_record",
     stop: threading.Event | None = None,
     progress: bool = True,
+    use_sim_time: bool = False,
 ) -> str:
     """Record until a limit, ``stop`` is set, or SIGINT/SIGTERM; return the finished bag path.
+
+    ``use_sim_time``: log times come from ``/clock`` (as ``ros2 bag record --use-sim-time``), so
+    they share the clock of the header stamps of a graph running on sim time.
 
     Raises:
         UnknownMessageTypeError / BagError: an explicitly requested topic cannot be recorded (the
@@ -210,7 +214,7 @@ def record(
         custom_data={"vla_lego.recorder": "vla-record"},
     ).open()
     bar = tqdm(unit="msg", desc="recording", disable=not progress, file=sys.stderr)
-    with ros_node(node_name) as node:
+    with ros_node(node_name, use_sim_time=use_sim_time) as node:
         rec = BagRecorder(node, writer, topics, exclude, limits, progress=bar)
         executor = SingleThreadedExecutor(context=node.context)
         executor.add_node(node)
@@ -268,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bag at OUTPUT")
     p.add_argument("--node-name", default="vla_record")
+    p.add_argument(
+        "--use-sim-time",
+        action="store_true",
+        help="log times from /clock (record a graph that runs on sim time)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -289,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.overwrite,
             args.node_name,
             progress=not args.quiet,
+            use_sim_time=args.use_sim_time,
         )
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"vla-record: error: {e}", file=sys.stderr)

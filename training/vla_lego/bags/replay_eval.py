@@ -335,6 +335,15 @@ def evaluate(args: argparse.Namespace) -> Path:
                 raise ValueError(
                     f"policy {spec!r} failed on every observation of {bag}: {next(iter(errors))}"
                 )
+            rejected = result.stats["rejected_inputs"]
+            if not result.stats["accepted_chunks"] and sum(rejected.values()):
+                # Comparing the hold pose with the recording would look like a (bad) result.
+                raise ValueError(
+                    f"{bag}: no action chunk could be produced: the node's checks rejected "
+                    f"{rejected} inputs (stale or future stamps). Header stamps and log times "
+                    "are probably on different clocks: record a sim-time graph with "
+                    "`vla-record --use-sim-time`"
+                )
             results.append(result)
         t0 = reader.start_ns / 1e9
         meta = {

@@ -103,10 +103,11 @@ def publisher_qos(offered: Sequence[Qos], depth: int) -> Any:
 
 
 @contextmanager
-def ros_node(name: str) -> Iterator[Any]:
+def ros_node(name: str, use_sim_time: bool = False) -> Iterator[Any]:
     """An rclpy node in a private context without rclpy's signal handlers (the tools own them).
 
     DDS discovery stays on this machine unless the caller set ``ROS_AUTOMATIC_DISCOVERY_RANGE``.
+    ``use_sim_time``: the node's clock follows ``/clock`` (a graph running on sim time).
     """
     import rclpy
     from rclpy.signals import SignalHandlerOptions
@@ -114,7 +115,10 @@ def ros_node(name: str) -> Iterator[Any]:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = rclpy.create_node(name, context=context)
+    from rclpy.parameter import Parameter
+
+    overrides = [Parameter("use_sim_time", Parameter.Type.BOOL, True)] if use_sim_time else []
+    node = rclpy.create_node(name, context=context, parameter_overrides=overrides)
     try:
         yield node
     finally:
