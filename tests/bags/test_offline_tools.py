@@ -86,6 +86,38 @@ def test_replay_of_a_bag_on_two_clocks_fails_instead_of_reporting(
     assert "use-sim-time" in capsys.readouterr().err and not out.exists()
 
 
+def test_bag2dataset_takes_the_latest_stamped_frame_when_frames_arrive_out_of_order(
+    tmp_path: Path,
+) -> None:
+    """A frame delivered late (log time after newer frames) must not be taken for the newest."""
+    from bagfactory import image
+
+    from vla_lego.bags.bag2dataset import _plan, _scan
+    from vla_lego.bags.reader import BagReader
+
+    def late_frame(w, ts) -> None:  # type: ignore[no-untyped-def]
+        conn = next(c for c in w.connections if c.topic == T.HEAD_CAMERA_TOPIC)
+        stamp = T0_NS + 500_000_000  # taken at 0.5 s, delivered at 1.9 s
+        w.write(conn, T0_NS + 1_900_000_000, ts.serialize_cdr(image(ts, stamp, 255), conn.msgtype))
+
+    bag = write_demo_bag(tmp_path / "late", duration=2.0, extra=late_frame)
+    cfg = ConvertConfig(fps=10, instruction="go")
+    with BagReader(bag) as reader:
+        scan = _scan(reader, cfg, {"head": T.HEAD_CAMERA_TOPIC}, progress=False)
+    stamps, logs = scan.frame_stamps["head"], scan.frame_logs["head"]
+    assert np.all(np.diff(stamps) >= 0)
+    late = int(np.flatnonzero(logs == T0_NS + 1_900_000_000)[0])
+    assert stamps[late] == pytest.approx((T0_NS + 500_000_000) / 1e9)  # sorted by stamp
+    episodes, _ = _plan(scan, cfg)
+    for ep in episodes:
+        idx = ep.frames["head"]
+        chosen = stamps[idx]
+        assert np.all(chosen <= ep.times + 1e-9)
+        # the newest frame stamped at or before each grid time, never an older one
+        expected = stamps[np.searchsorted(stamps, ep.times, side="right") - 1]
+        np.testing.assert_array_equal(chosen, expected)
+
+
 def test_replay_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     no_instr = write_demo_bag(tmp_path / "no_instr", duration=1.0, instruction=None)
     out = tmp_path / "r1"
@@ -211,3 +243,20 @@ def test_bag2dataset_output_trains_and_the_model_replays(tmp_path: Path) -> None
     assert replay_eval.main([str(bags[0]), *ok]) == 0
     bad = [*spec, "--out", str(tmp_path / "r2"), "--backend-options", '{"spin": "never"}']
     assert replay_eval.main([str(bags[0]), *bad]) == 2
+
+
+def test_play_topic_selection(tmp_path: Path) -> None:
+    """Named topics are played even when they are among the default exclusions (the policy's
+    outputs); the default selection leaves those out; a bag with nothing left is refused."""
+    from vla_lego.bags.play import PlayOptions, _selected
+    from vla_lego.bags.reader import BagReader
+
+    bag = write_demo_bag(tmp_path / "b", duration=0.5)
+    with BagReader(bag) as reader:
+        assert _selected(reader, PlayOptions(topics=(T.ARM_COMMAND_TOPIC,))) == [
+            T.ARM_COMMAND_TOPIC
+        ]
+        default = _selected(reader, PlayOptions())
+        assert T.ARM_COMMAND_TOPIC not in default and T.JOINT_STATES_TOPIC in default
+        with pytest.raises(ValueError, match="nothing to play"):
+            _selected(reader, PlayOptions(exclude=tuple(reader.topics)))

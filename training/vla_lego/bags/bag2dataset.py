@@ -125,8 +125,8 @@ class _Scan:
     state: _Track
     action: _Track
     instructions: list[tuple[float, str]]
-    frame_stamps: dict[str, np.ndarray]  # camera name -> header stamps (s)
-    frame_logs: dict[str, np.ndarray]  # camera name -> log times (ns)
+    frame_stamps: dict[str, np.ndarray]  # camera name -> header stamps (s), ascending
+    frame_logs: dict[str, np.ndarray]  # camera name -> log times (ns) of those frames
 
 
 @dataclass
@@ -175,8 +175,19 @@ def _scan(
         state,
         action,
         instructions,
-        {n: np.asarray(v, float) for n, v in stamps.items()},
-        {n: np.asarray(v, np.int64) for n, v in logs.items()},
+        *_by_stamp(stamps, logs),
+    )
+
+
+def _by_stamp(
+    stamps: dict[str, list[float]], logs: dict[str, list[int]]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each camera's frames in header-stamp order (log order differs when frames arrive out of
+    order), log times permuted alike: the frame at a grid time is the latest stamped before it."""
+    order = {n: np.argsort(np.asarray(v, float), kind="stable") for n, v in stamps.items()}
+    return (
+        {n: np.asarray(v, float)[order[n]] for n, v in stamps.items()},
+        {n: np.asarray(v, np.int64)[order[n]] for n, v in logs.items()},
     )
 
 

@@ -37,8 +37,9 @@ class PlayOptions:
     """How to play a bag.
 
     Attributes:
-        topics: Topics to publish (None: all but ``exclude``).
-        exclude: Topics never published.
+        topics: Topics to publish (None: all but ``exclude``); named topics are published even
+            when ``exclude`` lists them.
+        exclude: Topics left out of "all topics".
         rate: Playback speed factor (2.0 plays twice as fast).
         start_delay: Seconds between creating publishers and the first message (discovery).
         restamp: Shift ``header.stamp`` of every message so the recording looks live.
@@ -65,11 +66,13 @@ class PlayOptions:
 
 
 def _selected(reader: BagReader, opts: PlayOptions) -> list[str]:
-    names = set(reader.topics)
-    if opts.topics is not None:
+    if opts.topics is not None:  # asked for by name: published, excluded by default or not
         reader.require({t: None for t in opts.topics})
-        names = set(opts.topics)
-    return sorted(names - set(opts.exclude))
+        return sorted(set(opts.topics))
+    names = sorted(set(reader.topics) - set(opts.exclude))
+    if not names:
+        raise ValueError(f"nothing to play: every topic of the bag is excluded ({opts.exclude})")
+    return names
 
 
 class _Restamper:
