@@ -3,12 +3,15 @@ on that bag, and play the bag back into a graph. Needs the built workspace (scri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,6 +121,24 @@ def test_recorder_finalises_on_duration_sigterm_and_limit(recorded: dict[str, Pa
         assert r.message_count == 30
 
 
+@contextlib.contextmanager
+def _recording(bag: Path, topic: str, **kwargs: Any) -> Iterator[dict[str, str]]:
+    """``record`` of ``topic`` in a thread while the block runs; ``out["path"]`` afterwards."""
+    stop, out = threading.Event(), {}
+
+    def run() -> None:
+        out["path"] = record(str(bag), topics=[topic], stop=stop, progress=False, **kwargs)
+
+    recorder = threading.Thread(target=run)
+    recorder.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        recorder.join(15)
+    assert not recorder.is_alive()
+
+
 def test_recorder_waits_for_a_late_publisher_and_takes_its_qos(tmp_path: Path) -> None:
     """A topic first seen with only a subscriber (a node waiting for its input) is recorded once
     its publisher appears, with that publisher's QoS: a best-effort source would never match a
@@ -125,23 +146,14 @@ def test_recorder_waits_for_a_late_publisher_and_takes_its_qos(tmp_path: Path) -
     from rclpy.qos import qos_profile_sensor_data
 
     topic = "/vla_test/late_best_effort"
-    stop, out = threading.Event(), {}
-
-    def run() -> None:
-        out["path"] = record(str(tmp_path / "bag"), topics=[topic], stop=stop, progress=False)
-
     with spun_node("late_publisher") as n:
         n.node.create_subscription(String, topic, lambda _m: None, 10)  # subscriber only
-        recorder = threading.Thread(target=run)
-        recorder.start()
-        time.sleep(1.0)  # several discovery polls see the topic without a publisher
-        pub = n.node.create_publisher(String, topic, qos_profile_sensor_data)
-        for i in range(100):
-            pub.publish(String(data=str(i)))
-            time.sleep(0.02)
-        stop.set()
-        recorder.join(15)
-    assert not recorder.is_alive()
+        with _recording(tmp_path / "bag", topic) as out:
+            time.sleep(1.0)  # several discovery polls see the topic without a publisher
+            pub = n.node.create_publisher(String, topic, qos_profile_sensor_data)
+            for i in range(100):
+                pub.publish(String(data=str(i)))
+                time.sleep(0.02)
     with BagReader(Path(out["path"])) as r:
         summary = r.topics[topic]
         assert summary.count > 50
@@ -155,27 +167,16 @@ def test_recorder_on_sim_time_logs_by_clock(tmp_path: Path) -> None:
     from rosgraph_msgs.msg import Clock
 
     topic = "/vla_test/sim_time_topic"
-    stop, out = threading.Event(), {}
-
-    def run() -> None:
-        out["path"] = record(
-            str(tmp_path / "bag"), topics=[topic], stop=stop, progress=False, use_sim_time=True
-        )
-
     with spun_node("sim_clock") as n:
         clock = n.node.create_publisher(Clock, "/clock", 10)
         pub = n.node.create_publisher(String, topic, 10)
-        recorder = threading.Thread(target=run)
-        recorder.start()
-        for i in range(150):
-            t = 5.0 + 0.02 * i
-            clock.publish(Clock(clock=Time(sec=int(t), nanosec=int((t % 1) * 1e9))))
-            if i >= 50:  # after the recorder has seen /clock
-                pub.publish(String(data=str(i)))
-            time.sleep(0.02)
-        stop.set()
-        recorder.join(15)
-    assert not recorder.is_alive()
+        with _recording(tmp_path / "bag", topic, use_sim_time=True) as out:
+            for i in range(150):
+                t = 5.0 + 0.02 * i
+                clock.publish(Clock(clock=Time(sec=int(t), nanosec=int((t % 1) * 1e9))))
+                if i >= 50:  # after the recorder has seen /clock
+                    pub.publish(String(data=str(i)))
+                time.sleep(0.02)
     with BagReader(Path(out["path"])) as r:
         assert r.topics[topic].count > 20
         assert 5e9 <= r.start_ns <= 9e9, r.start_ns  # sim seconds, not wall-clock time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,6 +77,16 @@ def run(ctl: PolicyController, clock: Clock, seconds: float, q: np.ndarray, came
     return outs
 
 
+def running_sine() -> tuple[SinePolicy, PolicyController, Clock, np.ndarray, Any]:
+    """A controller that ran a sine policy for 1 s on fresh inputs; with its last tick output."""
+    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
+    ctl, clock = make(policy)
+    q = policy.target(clock.t)
+    feed(ctl, clock.t, q)
+    ctl.set_instruction("go")
+    return policy, ctl, clock, q, run(ctl, clock, 1.0, q)[-1]
+
+
 def test_idle_until_task_then_runs_the_policy_within_limits() -> None:
     policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
     ctl, clock = make(policy)
@@ -95,12 +106,7 @@ def test_idle_until_task_then_runs_the_policy_within_limits() -> None:
 
 
 def test_stale_camera_holds_latched_position_and_recovers() -> None:
-    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
-    ctl, clock = make(policy)
-    q = policy.target(clock.t)
-    feed(ctl, clock.t, q)
-    ctl.set_instruction("go")
-    run(ctl, clock, 1.0, q)
+    _, ctl, clock, q, _ = running_sine()
     outs = run(ctl, clock, 0.6, q, camera=False)
     held = [o for o in outs if o.state == STATE_HOLDING]
     assert held and "camera head stale" in held[0].reason
@@ -336,12 +342,8 @@ def test_property_commands_always_within_limits(events: list[str], offset: float
 def test_clock_jumping_back_drops_the_old_timeline_and_holds() -> None:
     """A sim-time reset (or a looped bag with /clock) moves ``now`` backwards: inputs and the
     chunk stamped on the old timeline must not count as fresh or keep driving the robot."""
-    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
-    ctl, clock = make(policy)
-    q = policy.target(clock.t)
-    feed(ctl, clock.t, q)
-    ctl.set_instruction("go")
-    assert run(ctl, clock, 1.0, q)[-1].state == STATE_RUNNING
+    policy, ctl, clock, q, last = running_sine()
+    assert last.state == STATE_RUNNING
     before = ctl.safety.last_position.copy()
     chunks = ctl.status().chunks
 
@@ -363,12 +365,7 @@ def test_clock_jumping_back_drops_the_old_timeline_and_holds() -> None:
 def test_a_tiny_step_back_of_the_clock_is_not_a_jump() -> None:
     """The system clock can step back by microseconds; only a step beyond the allowed clock
     disagreement (max_future) drops the timeline."""
-    policy = SinePolicy(horizon=10, dt=0.1, amplitude=0.2)
-    ctl, clock = make(policy)
-    q = policy.target(clock.t)
-    feed(ctl, clock.t, q)
-    ctl.set_instruction("go")
-    run(ctl, clock, 1.0, q)
+    _, ctl, clock, _, _ = running_sine()
     clock.t -= 1e-4
     out = ctl.tick(clock.t)
     assert out.state == STATE_RUNNING and ctl.sync.joint_positions() is not None

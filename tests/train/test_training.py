@@ -146,18 +146,27 @@ def test_debug_run_loss_goes_down(reference: Path) -> None:
     assert step_dir_name(STEPS // 2) in best or step_dir_name(STEPS) in best
 
 
-def test_kill_and_resume_is_bitwise_identical(reference: Path, tmp_path: Path) -> None:
-    kill_after = CKPT_EVERY * random.Random().randint(1, STEPS // CKPT_EVERY - 2)
+def _train_until_checkpoint(root: Path, step: int) -> subprocess.Popen[bytes]:
+    """The reference run in a child process, returned once the checkpoint of ``step`` exists
+    (the caller signals and reaps it)."""
     proc = subprocess.Popen(
-        _train_cmd(REF), env=_env(tmp_path), cwd=REPO,
+        _train_cmd(REF), env=_env(root), cwd=REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not _ckpt(root, step).exists():
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait(timeout=30)
+            raise AssertionError(f"training ended or stalled before the checkpoint of {step}")
+        time.sleep(0.05)
+    return proc
+
+
+def test_kill_and_resume_is_bitwise_identical(reference: Path, tmp_path: Path) -> None:
+    kill_after = CKPT_EVERY * random.Random().randint(1, STEPS // CKPT_EVERY - 2)
+    proc = _train_until_checkpoint(tmp_path, kill_after)
     try:
-        deadline = time.monotonic() + 300
-        while not _ckpt(tmp_path, kill_after).exists():
-            assert proc.poll() is None, "training ended before it could be killed"
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -177,16 +186,8 @@ def test_sigterm_checkpoints_the_current_step_and_resume_is_bitwise_identical(
 ) -> None:
     """SLURM's time-limit warning / preemption (SIGTERM, or SIGUSR1) ends the run after the
     current step with a checkpoint of that step, not the last periodic one."""
-    proc = subprocess.Popen(
-        _train_cmd(REF), env=_env(tmp_path), cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _train_until_checkpoint(tmp_path, CKPT_EVERY)
     try:
-        deadline = time.monotonic() + 300
-        while not _ckpt(tmp_path, CKPT_EVERY).exists():
-            assert proc.poll() is None, "training ended before the signal"
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
     finally:
