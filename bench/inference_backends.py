@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from vla_lego.export import ExportOptions, export_checkpoint
-from vla_lego.export.exporter import example_inputs
+from vla_lego.export.inputs import example_inputs
 from vla_lego.inference.engine import ChunkPolicy, inputs_to_feeds
 from vla_lego.models.eo1 import EO1Config, EO1Policy
 

@@ -15,7 +15,7 @@ import torch
 from vla_lego.export import ExportOptions, Manifest, ParityError, export_checkpoint
 from vla_lego.export.__main__ import main as export_main
 from vla_lego.export.exporter import _staging
-from vla_lego.export.manifest import MANIFEST_NAME, sha256_file
+from vla_lego.inference.manifest import MANIFEST_NAME, sha256_file
 from vla_lego.export.parity import parity_gate
 from vla_lego.export.tensorrt_build import profile_shapes
 from vla_lego.inference import (

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vla_lego.export import ExportOptions, Manifest, export_checkpoint
-from vla_lego.export.exporter import PARITY_TOLERANCE
+from vla_lego.export.parity import PARITY_TOLERANCE
 from vla_lego.inference import Observation, load_policy
 from vla_lego.robot import H1_LAYOUT
 

@@ -4,8 +4,9 @@
 [--precision fp32|fp16|bf16]``; see :mod:`vla_lego.export.exporter`.
 """
 
-from vla_lego.export.exporter import ExportOptions, ParityError, export_checkpoint, export_policy
-from vla_lego.export.manifest import Manifest, load_manifest
+from vla_lego.export.exporter import ExportOptions, export_checkpoint, export_policy
+from vla_lego.export.parity import ParityError
+from vla_lego.inference.manifest import Manifest, load_manifest
 
 __all__ = [
     "ExportOptions",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vla_lego.export.exporter import EXPORTERS, FORMATS, PARITY_TOLERANCE, ExportOptions
+from vla_lego.export.exporter import EXPORTERS, FORMATS, ExportOptions
+from vla_lego.export.parity import PARITY_TOLERANCE
 
 
 def build_parser() -> argparse.ArgumentParser:

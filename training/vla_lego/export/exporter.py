@@ -2,7 +2,7 @@
 
 An export directory holds ``prefix.onnx``, ``denoise_step.onnx``, ``decode_step.onnx`` (when text
 decoding is exported), ``processor/`` (tokenizer, normalisation stats, vocabulary map), optionally
-``*.plan`` TensorRT engines, and ``manifest.json`` (see :mod:`vla_lego.export.manifest`). It is
+``*.plan`` TensorRT engines, and ``manifest.json`` (see :mod:`vla_lego.inference.manifest`). It is
 built in a temporary sibling directory and renamed into place only after the parity gate passed,
 so a failed export leaves nothing that looks complete.
 """
@@ -20,24 +20,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from vla_lego.export.manifest import (
-    GraphSpec,
-    Manifest,
-    TensorSpec,
-    hash_tree,
-    onnx_signature,
-    sha256_file,
-)
+from vla_lego.export.inputs import example_inputs
 from vla_lego.export.onnx_graphs import (
     DecodeStepGraph,
     DenoiseStepGraph,
     PrefixGraph,
     kv_names,
 )
+from vla_lego.export.parity import PARITY_TOLERANCE, parity_gate
+from vla_lego.export.tensorrt_engines import build_engines
 from vla_lego.inference.errors import ModelVersionError
+from vla_lego.inference.manifest import (
+    GraphSpec,
+    Manifest,
+    hash_tree,
+    onnx_signature,
+    sha256_file,
+)
+from vla_lego.inference.trt_support import require_tensorrt
 from vla_lego.inference.torch_backend import policy_dt, resolve_checkpoint
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.checkpoint import MANIFEST as CHECKPOINT_MANIFEST
@@ -47,13 +49,8 @@ from vla_lego.robot import H1_LAYOUT
 
 FORMATS = ("onnx", "tensorrt")
 EXPORTERS = ("dynamo", "torchscript")
-PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 1e-1}
 OPSET = 18
 EXTERNAL_DATA_BYTES = 1_500_000_000  # protobuf caps one file at 2 GB
-
-
-class ParityError(RuntimeError):
-    """The exported graphs do not reproduce PyTorch within the stated tolerance."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +162,6 @@ def export_policy(
     out = Path(out)
     policy = policy.eval()
     if options.fmt == "tensorrt":
-        from vla_lego.export.tensorrt_build import require_tensorrt
-
         require_tensorrt()  # fail before spending minutes on the ONNX graphs
     with _staging(out, options.overwrite) as tmp:
         t0 = time.perf_counter()
@@ -180,12 +175,8 @@ def export_policy(
         man.runtime["export_seconds"] = round(time.perf_counter() - t0, 2)
         man.write(tmp)
         if options.fmt == "tensorrt":
-            from vla_lego.export.tensorrt_engines import build_engines
-
             build_engines(tmp, man, options.precision)
             man.write(tmp)
-        from vla_lego.export.parity import parity_gate
-
         man.parity = parity_gate(policy, tmp, man, options)
         man.write(tmp)
     return man
@@ -237,21 +228,6 @@ def dynamic_dim_ranges(policy: EO1Policy) -> dict[str, dict[str, int]]:
 
 
 # ---------------------------------------------------------------------------- graph export
-def example_inputs(policy: EO1Policy, views: int, words: int, seed: int) -> Any:
-    """Processed inputs of a random observation (``views`` cameras, ``words``-word instruction)."""
-    cfg = policy.config
-    rng = np.random.default_rng(seed)
-    vocab = ["pick", "the", "red", "brick", "stack", "on", "blue", "place", "left", "hand", "2x4"]
-    instruction = " ".join(rng.choice(vocab, size=words))
-    lo, hi = policy.layout.lower, policy.layout.upper
-    batch = {
-        "images": rng.integers(0, 256, (1, views, cfg.image_size, cfg.image_size, 3), np.uint8),
-        "state": (lo + (hi - lo) * rng.random(policy.layout.dim))[None],
-        "instruction": [instruction],
-    }
-    return policy.processor(batch)
-
-
 def _export_one(
     module: torch.nn.Module,
     args: tuple[torch.Tensor, ...],
@@ -381,13 +357,9 @@ def manifest_summary(man: Manifest) -> str:
 __all__ = [
     "EXPORTERS",
     "FORMATS",
-    "PARITY_TOLERANCE",
     "ExportOptions",
-    "ParityError",
-    "TensorSpec",
     "check_model_version",
     "dynamic_dim_ranges",
-    "example_inputs",
     "export_checkpoint",
     "export_graphs",
     "export_policy",

@@ -15,18 +15,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from vla_lego.export.manifest import Manifest
+from vla_lego.export.inputs import example_inputs
 from vla_lego.inference.engine import ChunkPolicy
+from vla_lego.inference.manifest import Manifest
+from vla_lego.inference.ort_backend import load_ort_policy
+from vla_lego.inference.trt_backend import load_trt_policy
 from vla_lego.models.eo1.modeling_eo1 import EO1Policy
+
+# Largest max abs error (robot units) of the action chunk an export of each precision may have.
+PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 1e-1}
+
+
+class ParityError(RuntimeError):
+    """The exported graphs do not reproduce PyTorch within the stated tolerance."""
 
 
 def _runtime(tmp: Path, engines: bool, decode_text: bool) -> ChunkPolicy:
     if engines:
-        from vla_lego.inference.trt_backend import load_trt_policy
-
         return load_trt_policy(tmp, device="cuda", decode_text=decode_text)
-    from vla_lego.inference.ort_backend import load_ort_policy
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         return load_ort_policy(tmp, device=device, decode_text=decode_text)
@@ -37,8 +43,6 @@ def _runtime(tmp: Path, engines: bool, decode_text: bool) -> ChunkPolicy:
 def _trial(
     policy: EO1Policy, runtime: ChunkPolicy, k: int, seed: int, decode_text: bool
 ) -> dict[str, Any]:
-    from vla_lego.export.exporter import example_inputs
-
     cfg = policy.config
     views = 2 if (k % 2 == 0 and cfg.max_views >= 2) else 1
     words = 3 + 5 * k  # never the traced length (6)
@@ -67,8 +71,6 @@ def parity_gate(policy: EO1Policy, tmp: Path, man: Manifest, options: Any) -> di
     Raises:
         ParityError: a trial exceeds the tolerance or decodes another text.
     """
-    from vla_lego.export.exporter import PARITY_TOLERANCE, ParityError
-
     engines = options.fmt == "tensorrt"
     precision = options.precision if engines else "fp32"
     tol = PARITY_TOLERANCE[precision]
@@ -96,4 +98,4 @@ def parity_gate(policy: EO1Policy, tmp: Path, man: Manifest, options: Any) -> di
     return result
 
 
-__all__ = ["parity_gate"]
+__all__ = ["PARITY_TOLERANCE", "ParityError", "parity_gate"]

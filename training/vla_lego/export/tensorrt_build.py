@@ -3,43 +3,21 @@
 Uses the TensorRT 10 Python API: ``OnnxParser`` -> ``INetworkDefinition``, one optimization
 profile per graph covering the dynamic axes recorded in the manifest (min / opt / max), fp16 or
 bf16 builder flags, ``build_serialized_network`` -> a ``.plan`` file beside the ONNX graph.
-TensorRT exists only where a user has it (JetPack, NGC containers); this module imports it lazily
-and raises :class:`~vla_lego.inference.errors.BackendUnavailableError` naming what to install.
+TensorRT exists only where a user has it (JetPack, NGC containers); it is imported lazily by
+:func:`~vla_lego.inference.trt_support.require_tensorrt`, which raises
+:class:`~vla_lego.inference.errors.BackendUnavailableError` naming what to install.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
-from vla_lego.inference.errors import BackendUnavailableError
+from vla_lego.inference.trt_support import require_tensorrt
 
 PRECISION_FLAGS = {"fp32": (), "fp16": ("FP16",), "bf16": ("BF16",)}
 WORKSPACE_BYTES = 4 << 30
-
-
-def require_tensorrt() -> Any:
-    """Import ``tensorrt`` and check for a CUDA device, or raise with what to install."""
-    if importlib.util.find_spec("tensorrt") is None:
-        raise BackendUnavailableError(
-            "TensorRT export/runtime needs the `tensorrt` Python package (TensorRT >= 10), which "
-            "is not installed: `pip install tensorrt-cu12` where pypi.nvidia.com is reachable, or "
-            "use a JetPack / NGC TensorRT container"
-        )
-    import torch
-
-    if not torch.cuda.is_available():
-        raise BackendUnavailableError(
-            "TensorRT needs a CUDA GPU; torch.cuda.is_available() is False"
-        )
-    import tensorrt as trt
-
-    major = int(str(trt.__version__).split(".")[0])
-    if major < 10:
-        raise BackendUnavailableError(f"TensorRT >= 10 is required, found {trt.__version__}")
-    return trt
 
 
 def profile_shapes(
@@ -114,4 +92,4 @@ def build_engine(
     return plan_path
 
 
-__all__ = ["PRECISION_FLAGS", "build_engine", "profile_shapes", "require_tensorrt"]
+__all__ = ["PRECISION_FLAGS", "build_engine", "profile_shapes"]

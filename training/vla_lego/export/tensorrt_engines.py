@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vla_lego.export.manifest import Manifest, sha256_file
+from vla_lego.inference.manifest import Manifest, sha256_file
 from vla_lego.export.tensorrt_build import build_engine
 
 

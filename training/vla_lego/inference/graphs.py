@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vla_lego.inference.errors import BackendUnavailableError
+from vla_lego.inference.trt_support import require_tensorrt
 
 
 class GraphRunner(Protocol):
@@ -121,8 +122,6 @@ class TrtGraph:
     """
 
     def __init__(self, path: Path, device: str = "cuda") -> None:
-        from vla_lego.export.tensorrt_build import require_tensorrt
-
         trt = require_tensorrt()
         import torch
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vla_lego.export.manifest import Manifest, load_manifest
 from vla_lego.inference.engine import ChunkPolicy, ExportedStepGraphs
 from vla_lego.inference.errors import ManifestError
 from vla_lego.inference.graphs import GraphRunner, OrtGraph
+from vla_lego.inference.manifest import Manifest, load_manifest
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.eo1.configuration_eo1 import EO1Config
 from vla_lego.models.eo1.processing_eo1 import EO1Processor

@@ -94,8 +94,8 @@ def guess_backend(path: str | Path) -> str:
 
 
 _TRT_HINT = (
-    "install NVIDIA TensorRT for Python (`pip install tensorrt-cu12` on a machine that can reach "
-    "pypi.nvidia.com, or use a JetPack / NGC TensorRT container) together with `cuda-python` "
+    "install NVIDIA TensorRT for Python (`pip install tensorrt-cu12` from NVIDIA's package index, "
+    "or use a JetPack / NGC TensorRT container) together with `cuda-python` "
     "and a CUDA GPU"
 )
 

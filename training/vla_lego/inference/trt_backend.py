@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vla_lego.export.manifest import load_manifest
-from vla_lego.export.tensorrt_build import require_tensorrt
 from vla_lego.inference.engine import ChunkPolicy
 from vla_lego.inference.graphs import GraphRunner, TrtGraph
+from vla_lego.inference.manifest import load_manifest
 from vla_lego.inference.ort_backend import policy_from_runners
+from vla_lego.inference.trt_support import require_tensorrt
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 
 

@@ -1,5 +1,9 @@
 """The export manifest: what an export directory holds, checked before anything is run.
 
+The contract between :mod:`vla_lego.export`, which writes it, and the exported-graph backends
+here, which refuse a directory that breaks it. It lives in ``inference`` because ``export``
+depends on ``inference`` and never the other way round.
+
 ``manifest.json`` records, for every graph, its file, sha256 and input/output names, dtypes and
 shapes (ints, or the name of a dynamic axis), plus everything the runtime needs besides the graphs
 (robot layout, normalisation stats, processor files, horizon, steps) and the provenance (model
@@ -137,7 +141,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
 
 def onnx_signature(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """Input and output specs read from an ONNX file (weights are not loaded)."""
-    import onnx
+    import onnx  # protobuf + C extension: loaded only when a graph is actually read
 
     model = onnx.load(str(path), load_external_data=False)
 
