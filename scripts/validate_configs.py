@@ -2,7 +2,7 @@
 """Composes every combination of the training config groups and checks each one.
 
 Usage:
-    python scripts/validate_configs.py [--config-dir training/configs] [--world-size 1 2 4]
+    python scripts/validate_configs.py [--config-dir training/vla_lego/configs] [--world-size 1 2 4]
 
 For every combination of options of the groups found in the config directory (model, trainer,
 data, cluster, logging, ...) it composes ``config.yaml`` with Hydra, resolves every
@@ -22,6 +22,7 @@ from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "training" / "vla_lego" / "configs"  # shipped as package data
 
 
 def discover_groups(config_dir: Path) -> dict[str, list[str]]:
@@ -73,7 +74,7 @@ def validate_all(config_dir: Path, world_sizes: list[int]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-dir", type=Path, default=REPO / "training" / "configs")
+    parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR)
     parser.add_argument(
         "--world-size", type=int, nargs="*", default=[], help="also check the batch split for these"
     )

@@ -25,7 +25,7 @@ def _load_script():
 @pytest.mark.slow
 def test_shipped_configs_all_valid(capsys: pytest.CaptureFixture[str]) -> None:
     script = _load_script()
-    groups = script.discover_groups(REPO / "training" / "configs")
+    groups = script.discover_groups(REPO / "training" / "vla_lego" / "configs")
     assert {"model", "trainer", "data", "cluster", "logging"} <= set(groups)
     assert {"tiny", "base", "large", "eo1_3b"} <= set(groups["model"])
     assert script.main(["--world-size", "1", "2"]) == 0
@@ -36,7 +36,7 @@ def test_shipped_configs_all_valid(capsys: pytest.CaptureFixture[str]) -> None:
 def test_broken_config_dir_fails_readably(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = REPO / "training" / "configs"
+    src = REPO / "training" / "vla_lego" / "configs"
     shutil.copy(src / "config.yaml", tmp_path / "config.yaml")
     for group, option in (
         ("model", "tiny"),

@@ -21,7 +21,7 @@ class DemoConfig:
         demos: Scripted demonstrations to generate.
         demo_seed: First seed of the demonstrations; evaluation seeds start at ``eval_seed``,
             which must not overlap (held-out scenes).
-        model: Model preset (``training/configs/model``).
+        model: Model preset (``vla_lego/configs/model``).
         train_overrides: Extra Hydra overrides for the trainer.
         train_steps: Optimizer steps (upper bound).
         train_minutes: Wall-clock bound of training.

@@ -14,11 +14,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from vla_lego.train.api import config_dir, train_from_config
+from vla_lego.configs import hydra_config_path
+from vla_lego.train.api import train_from_config
 from vla_lego.train.config import ConfigError
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+# pkg://vla_lego.configs: found through the installed package, so a wheel needs no checkout.
+@hydra.main(version_base="1.3", config_path=hydra_config_path(), config_name="config")
 def main(cfg: DictConfig) -> None:
     """Trains and prints where the result went."""
     try:

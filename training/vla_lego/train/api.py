@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,16 +9,15 @@ import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from vla_lego.configs import CONFIG_DIR_ENV
+from vla_lego.configs import config_dir as _shipped_config_dir
 from vla_lego.train.distributed import shutdown_distributed
 from vla_lego.train.trainer import Trainer, TrainResult
 
-CONFIG_DIR_ENV = "VLA_LEGO_CONFIG_DIR"
-
 
 def config_dir() -> Path:
-    """``$VLA_LEGO_CONFIG_DIR`` when set, else ``training/configs`` of this checkout."""
-    env = os.environ.get(CONFIG_DIR_ENV)
-    return Path(env).absolute() if env else Path(__file__).resolve().parents[2] / "configs"
+    """``$VLA_LEGO_CONFIG_DIR`` when set, else the configs shipped in ``vla_lego.configs``."""
+    return _shipped_config_dir()
 
 
 def compose_config(

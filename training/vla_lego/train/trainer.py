@@ -86,7 +86,7 @@ class Trainer:
     """Trains an EO-1 policy from a composed Hydra config.
 
     Args:
-        cfg: The composed config (``training/configs/config.yaml`` with its groups).
+        cfg: The composed config (``vla_lego/configs/config.yaml`` with its groups).
     """
 
     def __init__(self, cfg: DictConfig) -> None:

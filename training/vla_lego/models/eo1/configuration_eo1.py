@@ -1,8 +1,9 @@
-"""EO-1 configuration: one frozen dataclass, sizes read from ``training/configs/model/*.yaml``.
+"""EO-1 configuration: one frozen dataclass, sizes read from ``vla_lego/configs/model/*.yaml``.
 
-The YAML files are the single source of model sizes. :meth:`EO1Config.from_preset` reads them
-(``tiny``, ``base``, ``large``, ``eo1_3b``) and Hydra's trainer composes the same files as the
-``model`` config group, then calls :meth:`EO1Config.from_dict` on ``cfg.model``.
+The YAML files (package data of :mod:`vla_lego.configs`) are the single source of model sizes:
+the size fields have no defaults. :meth:`EO1Config.from_preset` reads them (``tiny``, ``base``,
+``large``, ``eo1_3b``) and Hydra's trainer composes the same files as the ``model`` config group,
+then calls :meth:`EO1Config.from_dict` on ``cfg.model``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "model"
-PRESETS = ("tiny", "base", "large", "eo1_3b")
+from vla_lego.configs import model_preset_file, model_presets
+
+CONFIG_DIR: Path = model_preset_file("tiny").parent
+PRESETS = model_presets()
 NORM_MODES = ("mean_std", "quantile")
 
 
@@ -35,8 +38,8 @@ class EO1Config:
             ignored) and its weights are loaded from there. ``None`` builds a fresh backbone.
         require_backbone: Refuse to build a fresh backbone (``eo1_3b``: a randomly initialised
             3B model is never what is wanted); ``backbone_path`` must then be set.
-        text_hidden_size: Decoder width (default 64).
-        text_num_layers: Decoder layers (default 2).
+        text_hidden_size: Decoder width.
+        text_num_layers: Decoder layers.
         text_num_heads: Attention heads; ``text_hidden_size / text_num_heads`` must be a multiple
             of 16 so that M-RoPE's (t, h, w) split is exact.
         text_num_kv_heads: Key/value heads (grouped-query attention).
@@ -81,32 +84,36 @@ class EO1Config:
         initializer_range: Std of the initial weights of a fresh backbone.
     """
 
-    name: str = "tiny"
+    # Sizes: no defaults, every preset YAML (``vla_lego/configs/model``) states them all, so the
+    # files are the one source (``from_preset``; checkpoints store the full dict).
+    name: str
+    text_hidden_size: int
+    text_num_layers: int
+    text_num_heads: int
+    text_num_kv_heads: int
+    text_intermediate_size: int
+    rope_theta: float
+    vision_depth: int
+    vision_hidden_size: int
+    vision_num_heads: int
+    vision_intermediate_size: int
+    vision_fullatt_blocks: tuple[int, ...]
+    image_size: int
+    max_views: int
+    vocab_prune: int | None
+    max_instruction_tokens: int
+    max_subtask_tokens: int
+    action_horizon: int
+    num_denoise_steps: int
+    max_action_dim: int
+    subtask_drop_prob: float
+    # Constants of the EO-1 / Qwen2.5-VL design (no preset changes them) and run-time settings.
     backbone_path: str | None = None
     require_backbone: bool = False
-    text_hidden_size: int = 64
-    text_num_layers: int = 2
-    text_num_heads: int = 4
-    text_num_kv_heads: int = 2
-    text_intermediate_size: int = 128
-    rope_theta: float = 10000.0
-    vision_depth: int = 4
-    vision_hidden_size: int = 32
-    vision_num_heads: int = 2
-    vision_intermediate_size: int = 64
-    vision_fullatt_blocks: tuple[int, ...] = (3,)
     vision_window_size: int = 112
     patch_size: int = 14
     spatial_merge_size: int = 2
     temporal_patch_size: int = 2
-    image_size: int = 112
-    max_views: int = 2
-    vocab_prune: int | None = 4096
-    max_instruction_tokens: int = 48
-    max_subtask_tokens: int = 24
-    action_horizon: int = 50
-    num_denoise_steps: int = 10
-    max_action_dim: int = 32
     norm_mode: str = "mean_std"
     time_beta_alpha: float = 1.5
     time_beta_beta: float = 1.0
@@ -115,7 +122,6 @@ class EO1Config:
     time_max_period: float = 4.0
     flow_loss_weight: float = 1.0
     text_loss_weight: float = 0.1
-    subtask_drop_prob: float = 0.0
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
     fps: float | None = None
@@ -230,16 +236,27 @@ class EO1Config:
                 f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items()
             )
             raise ValueError(f"unknown EO1Config field(s): {msg}")
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(
+                f"EO1Config: missing size field(s) {missing}; build it from a preset "
+                "(EO1Config.from_preset(name, **overrides)) or a full stored config"
+            )
         return cls(**d)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> EO1Config:
-        """Read ``training/configs/model/<name>.yaml`` and apply ``overrides``.
+        """Read the shipped ``vla_lego/configs/model/<name>.yaml`` and apply ``overrides``.
 
         Raises:
             ValueError: unknown preset (with a "did you mean") or unknown override keys.
         """
-        path = CONFIG_DIR / f"{name}.yaml"
+        path = model_preset_file(name)
         if not path.is_file():
             near = difflib.get_close_matches(name, PRESETS, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
