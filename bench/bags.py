@@ -22,8 +22,7 @@ import numpy as np
 import vla_lego.data  # noqa: F401  (imported up front: its torch import is not conversion time)
 from vla_lego.bags import BagReader, BagWriter, build_typestore
 from vla_lego.bags.bag2dataset import ConvertConfig, convert
-from vla_lego.bags.replay import replay
-from vla_lego.bags.replay_eval import node_config
+from vla_lego.bags.replay import ReplayConfig, replay
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot import topics as T
 from vla_lego.runtime.scripted import SinePolicy
@@ -127,7 +126,7 @@ def main() -> int:
                 )
             )
         bag = Path(tmp) / "mcap"
-        cfg = node_config({"head": T.HEAD_CAMERA_TOPIC})
+        cfg = ReplayConfig(cameras={"head": T.HEAD_CAMERA_TOPIC})
         res, dt_p = timed(replay, bag, SinePolicy(), cfg, progress=False)
         ticks = len(res.tick_times)  # type: ignore[attr-defined]
         rows.append(

@@ -20,7 +20,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np
 
-from vla_lego.eval.sim import wilson_interval
+from vla_lego.eval.types import wilson_interval
 from vla_lego.sim import LegoEnv, ScriptedExpert, SimConfig
 from vla_lego.sim.generate import generate_dataset
 

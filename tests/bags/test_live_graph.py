@@ -28,6 +28,9 @@ from vla_lego.robot import topics as T
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # replay_policy for the in-process replay
 POLICY = "python:replay_policy:ImageTimePolicy"
+# The node runs with this file and replay-eval is given it: a replay reproduces a run only with
+# the settings the run had (re-planning faster than the deployed 0.5 s gives more chunks to check).
+NODE_PARAMS = "/**:\n  ros__parameters:\n    min_inference_period: 0.2\n"
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +46,7 @@ def env(ros_env: dict[str, str]) -> dict[str, str]:
 def recorded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Bags of one live session: by duration, by SIGTERM, by message limit."""
     root = tmp_path_factory.mktemp("live")
+    (root / "node.yaml").write_text(NODE_PARAMS)
     graph = ChildProcess(
         [
             sys.executable,
@@ -62,6 +66,8 @@ def recorded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
             "--ros-args",
             "-p",
             f"policy:={POLICY}",
+            "--params-file",
+            str(root / "node.yaml"),
         ],
         env,
     )
@@ -92,11 +98,12 @@ def recorded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
     finally:
         node.stop()
         graph.stop()
+    bags["params"] = root / "node.yaml"
     return bags
 
 
 def test_recorder_finalises_on_duration_sigterm_and_limit(recorded: dict[str, Path]) -> None:
-    for name, bag in recorded.items():
+    for name, bag in ((k, recorded[k]) for k in ("duration", "sigterm", "limit")):
         assert (bag / "metadata.yaml").is_file(), name
         assert not partial_path(bag).exists(), name
     with BagReader(recorded["duration"]) as r:
@@ -189,7 +196,8 @@ def _run_replay(bag: Path, out: Path, *extra: str) -> dict:
 
 
 def test_replay_reproduces_recorded_commands(recorded: dict[str, Path], tmp_path: Path) -> None:
-    good = _run_replay(recorded["duration"], tmp_path / "same")
+    params = ("--params", str(recorded["params"]))
+    good = _run_replay(recorded["duration"], tmp_path / "same", *params)
     assert good["timing"] == "recorded"
     chunks, stats, tr = good["chunks"], good["stats"], good["tracking"]
     assert chunks["compared_chunks"] >= 20
@@ -205,7 +213,7 @@ def test_replay_reproduces_recorded_commands(recorded: dict[str, Path], tmp_path
     assert tr["rmse"]["arm"] < 0.05 and tr["rmse"]["hand"] < 0.02, tr
     # A policy that weighs the image differently must not match: the comparison can fail.
     other = _run_replay(
-        recorded["duration"], tmp_path / "other", "--policy-kwargs", '{"gain": 0.1}'
+        recorded["duration"], tmp_path / "other", *params, "--policy-kwargs", '{"gain": 0.1}'
     )
     assert other["chunks"]["rmse"] > 0.01
     assert other["tracking"]["median_abs"]["arm"] > 0.01

@@ -14,8 +14,7 @@ from PIL import Image
 
 from vla_lego.bags import bag2dataset, replay_eval
 from vla_lego.bags.bag2dataset import ConvertConfig, convert
-from vla_lego.bags.replay import replay
-from vla_lego.bags.replay_eval import node_config
+from vla_lego.bags.replay import ReplayConfig, replay
 from vla_lego.robot import H1_LAYOUT, LayoutMismatchError
 from vla_lego.robot import topics as T
 
@@ -33,7 +32,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_simulated_replay_is_deterministic_and_delay_matters(demo: Path) -> None:
-    cfg = node_config({"head": T.HEAD_CAMERA_TOPIC})
+    # Back-to-back inference, so that the delay changes how many chunks there are.
+    cfg = ReplayConfig({"min_inference_period": 0.0}, cameras={"head": T.HEAD_CAMERA_TOPIC})
     runs = [replay(demo, ImageTimePolicy(), cfg, progress=False) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].predicted, runs[1].predicted)
     assert runs[0].timing == "simulated" and np.isfinite(runs[0].predicted[-1]).all()
@@ -181,7 +181,7 @@ def test_compressed_camera_bags(tmp_path: Path) -> None:
     ds = LegoDataset(s.path, horizon=2)
     assert ds.camera_names == ["head"] and ds[0]["images"].shape == (1, 24, 32, 3)
     assert int(ds[0]["images"][0, 0, 0, 0]) == 40  # PNG is lossless: the published value
-    cfg = node_config({"head": T.HEAD_CAMERA_TOPIC + "/compressed"})
+    cfg = ReplayConfig(cameras={"head": T.HEAD_CAMERA_TOPIC + "/compressed"})
     res = replay(bag, ImageTimePolicy(), cfg, progress=False)
     assert res.chunks and res.stats["rejected_inputs"]["image"] == 0
 

@@ -48,6 +48,10 @@ def node_params(prefix: str, **overrides: Any) -> dict[str, Any]:
         "arm_max_acceleration": ARM_A,
         "hand_max_acceleration": HAND_A,
         "status_rate": 20.0,
+        # Back-to-back inference and no re-latching: what these tests observe (the deployed
+        # defaults, 0.5 s and 0.3, are the table's and are checked in test_parameters.py).
+        "min_inference_period": 0.0,
+        "hold_relatch_distance": 0.0,
     }
     p.update({k.replace("{prefix}", prefix): v for k, v in overrides.items()})
     p["camera_topics"] = [t.replace("{prefix}", prefix) for t in p["camera_topics"]]

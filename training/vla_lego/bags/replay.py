@@ -21,7 +21,8 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,23 +41,10 @@ from vla_lego.bags.streams import (
 from vla_lego.bags.typestore import BagError
 from vla_lego.inference.types import ActionChunk, Observation, Policy
 from vla_lego.robot import H1_LAYOUT, ActionLayout, LayoutMismatchError
-from vla_lego.robot import topics as T
-from vla_lego.runtime import (
-    ChunkScheduler,
-    InputRejectedError,
-    ObservationSync,
-    SafetyFilter,
-    SafetyLimits,
-    SchedulerConfig,
-    SyncConfig,
-)
-from vla_lego.runtime.controller import (
-    STATE_HOLDING,
-    STATE_RUNNING,
-    ChunkEvent,
-    ControllerConfig,
-    PolicyController,
-)
+from vla_lego.runtime import InputRejectedError, SafetyLimits
+from vla_lego.runtime.build import build_controller, camera_map, safety_limits
+from vla_lego.runtime.controller import STATE_HOLDING, STATE_RUNNING, ChunkEvent
+from vla_lego.runtime.policy_params import POLICY_PARAMS
 
 TIMINGS = ("auto", "recorded", "simulated")
 # Event priorities at equal times: a chunk arrives before the tick that may use it; an inference
@@ -66,83 +54,79 @@ _INIT, _ARRIVE, _TICK, _START, _TRY = -1, 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    """What to replay and how the simulated node behaves (names follow the node's parameters).
-
-    The defaults mirror the policy node's ``config/policy.yaml``; build the config from that file
-    with :func:`vla_lego.bags.replay_eval.node_config` so a replay always runs with the node's
-    actual settings.
+    """What to replay, and the node settings the simulated node runs with.
 
     Attributes:
-        cameras: View name -> image topic, in model view order.
-        joint_topics: JointState topics that together carry every layout joint.
-        command_topic / chunk_topic / instruction_topic: recorded outputs and instruction input.
+        params: The policy node's settings (:data:`~vla_lego.runtime.policy_params.POLICY_PARAMS`
+            names; missing ones take the table's defaults, which are the deployed values). Build
+            them from the node's parameter files with :func:`vla_lego.runtime.build.node_values`.
+        cameras: View name -> image topic, in model view order (default: the node's
+            ``camera_topics`` / ``camera_names``).
+        joint_topics: JointState topics that together carry every layout joint (default: the
+            node's ``joint_states_topic``).
         instruction: Overrides the bag's instruction topic when set.
         timing: ``recorded``, ``simulated`` or ``auto`` (recorded when the bag has chunks).
         inference_delay: Simulated seconds per inference (``simulated`` timing).
-        control_rate: Hz; tick grid when the bag has no recorded commands, and the safety
-            filter's period.
-        min_inference_period: Least seconds between inference starts (``simulated``).
-        max_inference_latency: A chunk arriving later than this after its observation is dropped
-            and the robot holds.
-        max_consecutive_failures: Policy failures in a row that latch FAULT (0: never).
-        scheduler: Blending settings.
-        arm_max_velocity ... hand_max_acceleration: Safety filter limits.
-        limit_overrides: Per-joint limits (the node's ``limits_file``).
         settle_time: Seconds after the first replayed chunk has blended in that are still left
             out of the comparison (the warm-up; see :attr:`ReplayResult.compare_from`).
-        max_input_age / max_time_skew / max_future_stamp: Observation sync thresholds.
         allow_extra_joints: Ignore joint names outside the layout instead of failing.
         layout: Robot layout.
     """
 
-    cameras: dict[str, str]
-    joint_topics: tuple[str, ...] = (T.JOINT_STATES_TOPIC,)
-    command_topic: str = T.ARM_COMMAND_TOPIC
-    chunk_topic: str = T.ACTION_CHUNK_TOPIC
-    instruction_topic: str = T.INSTRUCTION_TOPIC
+    params: Mapping[str, Any] = field(default_factory=POLICY_PARAMS.defaults)
+    cameras: Mapping[str, str] | None = None
+    joint_topics: tuple[str, ...] | None = None
     instruction: str | None = None
     timing: str = "auto"
     inference_delay: float = 0.0
-    control_rate: float = 50.0
-    min_inference_period: float = 0.0
-    max_inference_latency: float = 1.0
-    max_consecutive_failures: int = 3
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    arm_max_velocity: float = 1.5
-    hand_max_velocity: float = 1.0
-    arm_max_acceleration: float = 15.0
-    hand_max_acceleration: float = 10.0
-    max_input_age: float = 0.2
-    max_time_skew: float = 0.1
-    max_future_stamp: float = 0.05
-    limit_overrides: dict[str, dict[str, float]] | None = None
     settle_time: float = 0.5
     allow_extra_joints: bool = False
     layout: ActionLayout = H1_LAYOUT
 
     def __post_init__(self) -> None:
+        params = POLICY_PARAMS.resolve(self.params)
+        object.__setattr__(self, "params", params)
+        cameras = dict(self.cameras) if self.cameras is not None else camera_map(params)
+        if not cameras:
+            raise ValueError("cameras must name at least one camera topic")
+        object.__setattr__(self, "cameras", cameras)
+        if self.joint_topics is None:
+            object.__setattr__(self, "joint_topics", (params["joint_states_topic"],))
         if self.timing not in TIMINGS:
             raise ValueError(f"timing must be one of {TIMINGS}, got {self.timing!r}")
-        if not self.cameras:
-            raise ValueError("cameras must name at least one camera topic")
         if not (math.isfinite(self.inference_delay) and 0.0 <= self.inference_delay <= 60.0):
             raise ValueError(f"inference_delay must be in [0, 60] s, got {self.inference_delay}")
-        if not 1.0 <= self.control_rate <= 1000.0:
-            raise ValueError(f"control_rate must be in [1, 1000] Hz, got {self.control_rate}")
         if not 0.0 <= self.settle_time <= 60.0:
             raise ValueError(f"settle_time must be in [0, 60] s, got {self.settle_time}")
-        if self.min_inference_period < 0 or self.max_inference_latency <= 0:
-            raise ValueError("min_inference_period must be >= 0 and max_inference_latency > 0")
+
+    def with_params(self, **changes: Any) -> ReplayConfig:
+        """A copy whose node settings have ``changes`` (checked against the table)."""
+        return replace(self, params={**self.params, **changes})
+
+    # The node settings the replay itself reads (all others go to build_controller).
+    @property
+    def command_topic(self) -> str:
+        return str(self.params["command_topic"])
+
+    @property
+    def action_chunk_topic(self) -> str:
+        return str(self.params["action_chunk_topic"])
+
+    @property
+    def instruction_topic(self) -> str:
+        return str(self.params["instruction_topic"])
+
+    @property
+    def control_rate(self) -> float:
+        return float(self.params["control_rate"])
+
+    @property
+    def min_inference_period(self) -> float:
+        return float(self.params["min_inference_period"])
 
     def safety_limits(self) -> SafetyLimits:
-        return SafetyLimits.from_layout(
-            self.layout,
-            self.arm_max_velocity,
-            self.hand_max_velocity,
-            self.arm_max_acceleration,
-            self.hand_max_acceleration,
-            self.limit_overrides,
-        )
+        """The command limits the simulated node applies."""
+        return safety_limits(self.params, self.layout)
 
 
 @dataclass
@@ -200,7 +184,9 @@ def _read_recorded(reader: BagReader, cfg: ReplayConfig, progress: bool) -> _Rec
     mapper = JointMapper(cfg.layout, (cfg.command_topic,), cfg.allow_extra_joints)
     first_cam = next(iter(cfg.cameras.values()))
     cols: dict[str, list[Any]] = {k: [] for k in ("t", "cmd", "cs", "cl", "ci", "ca", "fs", "fl")}
-    wanted = [t for t in (cfg.command_topic, cfg.chunk_topic, first_cam) if t in reader.topics]
+    wanted = [
+        t for t in (cfg.command_topic, cfg.action_chunk_topic, first_cam) if t in reader.topics
+    ]
     scan = tqdm(reader.messages(wanted), desc="scanning", unit="msg", disable=not progress)
     for m in scan:
         if m.topic == first_cam:
@@ -300,20 +286,13 @@ class _Simulation:
         self.cfg, self.rec, self.timing, self.ticks = cfg, rec, timing, ticks
         self.clock = _SimClock()
         self.gate = _GatedPolicy(policy)
-        sync_cfg = SyncConfig(
-            tuple(cfg.cameras), cfg.max_input_age, cfg.max_time_skew, cfg.max_future_stamp
-        )
-        self.controller = PolicyController(
+        # The node's controller, built from the node's settings as the node builds it.
+        self.controller = build_controller(
+            cfg.params,
             self.gate,
-            ObservationSync(cfg.layout, sync_cfg),
-            ChunkScheduler(cfg.layout.dim, cfg.scheduler),
-            SafetyFilter(cfg.safety_limits(), 1.0 / cfg.control_rate),
-            clock=self.clock,
-            config=ControllerConfig(
-                cfg.max_inference_latency,
-                cfg.min_inference_period,
-                max_consecutive_failures=cfg.max_consecutive_failures,
-            ),
+            self.clock,
+            layout=cfg.layout,
+            cameras=tuple(cfg.cameras),
             on_chunk=self._on_chunk,
         )
         self.mapper = JointMapper(cfg.layout, cfg.joint_topics, cfg.allow_extra_joints)
@@ -613,15 +592,17 @@ def _check_bag(reader: BagReader, cfg: ReplayConfig) -> str:
     if cfg.instruction is None:
         extra[cfg.instruction_topic] = STRING_TYPE
     require_inputs(reader, cfg.cameras, cfg.joint_topics, extra)
-    for topic, typ in ((cfg.command_topic, JOINT_STATE_TYPE), (cfg.chunk_topic, CHUNK_TYPE)):
+    for topic, typ in ((cfg.command_topic, JOINT_STATE_TYPE), (cfg.action_chunk_topic, CHUNK_TYPE)):
         if topic in reader.topics and reader.topics[topic].count:
             reader.require({topic: typ})
-    has_chunks = cfg.chunk_topic in reader.topics and reader.topics[cfg.chunk_topic].count > 0
+    has_chunks = (
+        cfg.action_chunk_topic in reader.topics and reader.topics[cfg.action_chunk_topic].count > 0
+    )
     timing = cfg.timing if cfg.timing != "auto" else ("recorded" if has_chunks else "simulated")
     if timing == "recorded" and not has_chunks:
         raise BagError(
             f"bag {reader.path}: timing 'recorded' needs the policy's chunks on "
-            f"{cfg.chunk_topic}, which the bag lacks; use timing 'simulated'"
+            f"{cfg.action_chunk_topic}, which the bag lacks; use timing 'simulated'"
         )
     return timing
 
@@ -633,7 +614,7 @@ def _warmup_end(chunks: list[ChunkRecord], cfg: ReplayConfig, ticks: np.ndarray)
     first = next((c.arrival for c in chunks if c.chunk_id >= 0), None)
     if first is None:
         return float(ticks[0]) if ticks.size else -math.inf
-    return first + cfg.scheduler.blend_time + cfg.settle_time
+    return first + float(cfg.params["blend_time"]) + cfg.settle_time
 
 
 def _first_instruction(reader: BagReader, cfg: ReplayConfig) -> str | None:

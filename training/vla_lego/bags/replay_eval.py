@@ -2,10 +2,11 @@
 
 Offline (default): the bag's camera frames, joint states and instruction drive the policy node's
 own runtime (:class:`~vla_lego.runtime.controller.PolicyController` with its ObservationSync,
-ChunkScheduler and SafetyFilter) on a simulated clock taken from the bag, and the commands it
-produces are compared with the recorded ``/h1/arm_command``. Node settings come from the node's
-parameter file (``--params``, default: the installed ``vla_lego_policy/config/policy.yaml``), then
-from the command line. The report folder holds ``report.md``, ``report.html``, ``metrics.json``,
+ChunkScheduler and SafetyFilter, built by :func:`vla_lego.runtime.build.build_controller`) on a
+simulated clock taken from the bag, and the commands it produces are compared with the recorded
+``/h1/arm_command``. Node settings: the node's defaults (:mod:`vla_lego.runtime.policy_params`,
+what ``policy.launch.py`` runs), then the ``--params`` files the run was started with, then the
+command line. The report folder holds ``report.md``, ``report.html``, ``metrics.json``,
 PNG plots and the commands.
 
 ``--live``: publish the bag on its topics at the recorded rate (like ``ros2 bag play``), the
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -36,126 +36,8 @@ from vla_lego.bags.reader import BagReader
 from vla_lego.bags.replay import TIMINGS, ReplayConfig, ReplayResult, replay
 from vla_lego.bags.streams import parse_camera_args
 from vla_lego.bags.typestore import BagError
-from vla_lego.inference.types import Policy
 from vla_lego.robot import LayoutMismatchError
-from vla_lego.robot.topics import camera_name_from_topic
-from vla_lego.runtime import SchedulerConfig, load_limit_overrides
-
-POLICY_PACKAGE = "vla_lego_policy"
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-# node parameter -> ReplayConfig field
-_PARAM_FIELDS = {
-    "joint_states_topic": "joint_topics",
-    "command_topic": "command_topic",
-    "instruction_topic": "instruction_topic",
-    "action_chunk_topic": "chunk_topic",
-    "control_rate": "control_rate",
-    "arm_max_velocity": "arm_max_velocity",
-    "hand_max_velocity": "hand_max_velocity",
-    "arm_max_acceleration": "arm_max_acceleration",
-    "hand_max_acceleration": "hand_max_acceleration",
-    "max_input_age": "max_input_age",
-    "max_time_skew": "max_time_skew",
-    "max_future_stamp": "max_future_stamp",
-    "max_inference_latency": "max_inference_latency",
-    "min_inference_period": "min_inference_period",
-    "max_consecutive_failures": "max_consecutive_failures",
-}
-
-
-def default_params_file() -> Path | None:
-    """The policy node's ``config/policy.yaml``: installed (ament index) or in the source tree."""
-    candidates = [
-        Path(p) / "share" / POLICY_PACKAGE / "config" / "policy.yaml"
-        for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
-        if p
-    ]
-    candidates.append(_REPO_ROOT / "ros2_ws" / "src" / POLICY_PACKAGE / "config" / "policy.yaml")
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def read_node_params(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``ros__parameters`` of the first node entry of a ROS 2 parameter YAML file.
-
-    Raises:
-        FileNotFoundError / ValueError: missing file, or no ``<node>: ros__parameters:`` mapping.
-    """
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"node parameter file {p} does not exist")
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    for entry in (data or {}).values() if isinstance(data, dict) else ():
-        if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
-            return dict(entry["ros__parameters"])
-    raise ValueError(f"{p}: expected '<node>: ros__parameters: {{...}}', found no such mapping")
-
-
-def config_from_params(params: dict[str, Any], cameras: dict[str, str]) -> ReplayConfig:
-    """A :class:`ReplayConfig` with the node's parameter values."""
-    kw: dict[str, Any] = {}
-    for name, fld in _PARAM_FIELDS.items():
-        if name in params:
-            kw[fld] = (params[name],) if fld == "joint_topics" else params[name]
-    sched = {k: params[k] for k in ("blend", "blend_time", "ensemble_decay") if k in params}
-    limits = params.get("limits_file") or ""
-    return ReplayConfig(
-        cameras=cameras,
-        scheduler=SchedulerConfig(**sched),
-        limit_overrides=load_limit_overrides(limits) if limits else None,
-        **kw,
-    )
-
-
-def node_config(
-    cameras: dict[str, str] | None = None,
-    params_file: str | os.PathLike[str] | None = None,
-    reader: BagReader | None = None,
-) -> ReplayConfig:
-    """The policy node's settings (``params_file``, default its installed ``policy.yaml``) as a
-    :class:`ReplayConfig`; cameras from the argument, the node's ``camera_topics``, or ``reader``.
-
-    Raises:
-        ValueError: no cameras can be determined.
-    """
-    path = params_file or default_params_file()
-    params = read_node_params(path) if path else {}
-    if cameras is None:
-        items = node_cameras(params)
-        if items is None and reader is None:
-            raise ValueError("no cameras: pass them, or a bag reader to discover them from")
-        cameras = (
-            parse_camera_args(items, reader)
-            if reader is not None
-            else dict(i.split("=", 1) for i in items or [])
-        )
-    return config_from_params(params, cameras)
-
-
-def node_cameras(params: dict[str, Any]) -> list[str] | None:
-    """``NAME=TOPIC`` items from the node's ``camera_topics`` / ``camera_names``."""
-    topics = [t for t in params.get("camera_topics") or [] if t]
-    if not topics:
-        return None
-    names = [n for n in params.get("camera_names") or [] if n]
-    if not names:
-        names = [camera_name_from_topic(t) for t in topics]
-    return [f"{n}={t}" for n, t in zip(names, topics, strict=True)]
-
-
-def load_policy(
-    spec: str,
-    kwargs: dict[str, Any],
-    seed: int | None,
-    backend_options: dict[str, Any] | None = None,
-) -> Policy:
-    """Resolve ``--policy`` the way the node resolves its ``policy`` parameter."""
-    from vla_lego.inference.loading import load_policy_from_spec
-
-    return load_policy_from_spec(
-        spec, kwargs=kwargs, seed=seed, backend_options=backend_options or None
-    )
+from vla_lego.runtime.build import load_policy, node_values
 
 
 def _add_offline_args(p: argparse.ArgumentParser) -> None:
@@ -174,7 +56,13 @@ def _add_offline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, help="seed of a model policy's noise")
     g.add_argument("-o", "--out", help="report folder to create (default: <bag>_replay)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
-    g.add_argument("--params", help="policy node parameter YAML (default: installed policy.yaml)")
+    g.add_argument(
+        "--params",
+        action="append",
+        metavar="FILE",
+        help="policy node parameter file(s), applied in order like --params-file (default: the "
+        "node's defaults, vla_lego.runtime.policy_params, which its installed policy.yaml holds)",
+    )
     g.add_argument("--instruction", help="instruction to use instead of the bag's topic")
     g.add_argument(
         "--camera",
@@ -268,37 +156,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _base_config(
-    args: argparse.Namespace, reader: BagReader
-) -> tuple[ReplayConfig, dict[str, Any]]:
-    params_path = args.params or default_params_file()
-    params = read_node_params(params_path) if params_path else {}
-    cameras = parse_camera_args(args.camera or node_cameras(params), reader)
-    cfg = config_from_params(params, cameras)
+def _base_config(args: argparse.Namespace, reader: BagReader) -> tuple[ReplayConfig, str]:
+    """The replay settings and a sentence naming where the node settings came from."""
+    files = list(args.params or [])
+    flags = (
+        ("control_rate", args.control_rate),
+        ("blend", args.blend),
+        ("blend_time", args.blend_time),
+        ("min_inference_period", args.min_inference_period),
+    )
+    params = node_values(files, {k: v for k, v in flags if v is not None})
     over: dict[str, Any] = {"timing": args.timing, "allow_extra_joints": args.allow_extra_joints}
+    if args.camera:
+        over["cameras"] = parse_camera_args(args.camera, reader)
     if args.instruction is not None:
         over["instruction"] = args.instruction
     if args.joint_topics:
         over["joint_topics"] = tuple(args.joint_topics)
-    if args.control_rate is not None:
-        over["control_rate"] = args.control_rate
     if args.warmup is not None:
         over["settle_time"] = args.warmup
-    if args.min_inference_period is not None:
-        over["min_inference_period"] = args.min_inference_period
-    sched = {
-        k: v for k, v in (("blend", args.blend), ("blend_time", args.blend_time)) if v is not None
-    }
-    if sched:
-        over["scheduler"] = replace(cfg.scheduler, **sched)
-    params["_file"] = str(params_path) if params_path else "(built-in defaults)"
-    return replace(cfg, **over), params
+    source = (
+        ", ".join(files) if files else "the policy node's defaults (vla_lego.runtime.policy_params)"
+    )
+    return ReplayConfig(params=params, **over), source
 
 
 def _runs(
     cfg: ReplayConfig, reader: BagReader, delays: Sequence[float] | None
 ) -> list[ReplayConfig]:
-    has_chunks = cfg.chunk_topic in reader.topics and reader.topics[cfg.chunk_topic].count > 0
+    topic = cfg.action_chunk_topic
+    has_chunks = topic in reader.topics and reader.topics[topic].count > 0
     runs = []
     if cfg.timing == "recorded" or (cfg.timing == "auto" and has_chunks):
         runs.append(replace(cfg, timing="recorded"))
@@ -317,16 +204,25 @@ def evaluate(args: argparse.Namespace) -> Path:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"report folder {out} exists already; use --out or --overwrite")
     with BagReader(bag) as reader:
-        cfg, params = _base_config(args, reader)
-        spec = args.policy or str(params.get("policy") or "")
+        cfg, source = _base_config(args, reader)
+        params = cfg.params
+        spec = args.policy or str(params["policy"])
         if not spec:
             raise ValueError("no policy: pass --policy (the node parameter 'policy' is empty)")
-        kwargs = json.loads(args.policy_kwargs or params.get("policy_kwargs") or "{}")
+        kwargs = json.loads(args.policy_kwargs or params["policy_kwargs"] or "{}")
         # The recorded node's backend options belong to its own policy, not to a --policy given
         # here (they may name another backend's options).
-        recorded = "" if args.policy else params.get("backend_options")
-        options = json.loads(args.backend_options or recorded or "{}")
-        policy = load_policy(spec, kwargs, args.seed, options)
+        recorded = "" if args.policy else params["backend_options"]
+        options = args.backend_options or recorded or "{}"
+        policy = load_policy(
+            {
+                **params,
+                "policy": spec,
+                "policy_kwargs": json.dumps(kwargs),
+                "backend_options": options,
+                "seed": params["seed"] if args.seed is None else args.seed,
+            }
+        )
         results: list[ReplayResult] = []
         for run in _runs(cfg, reader, args.inference_delay):
             result = replay(reader, policy, run, progress=not args.quiet)
@@ -350,11 +246,12 @@ def evaluate(args: argparse.Namespace) -> Path:
             "bag": str(bag),
             "policy": spec,
             "policy_kwargs": json.dumps(kwargs),
-            "node parameters": params["_file"],
+            "node parameters": source,
             "cameras": dict(cfg.cameras),
             "bag duration s": round(reader.duration_s, 3),
             "messages": reader.message_count,
-            "blend": f"{cfg.scheduler.blend} ({cfg.scheduler.blend_time} s)",
+            "blend": f"{params['blend']} ({params['blend_time']} s)",
+            "min inference period s": params["min_inference_period"],
             "control rate Hz": cfg.control_rate,
         }
     metrics = [replay_metrics(r, cfg.layout) for r in results]
@@ -395,14 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = [
-    "build_parser",
-    "config_from_params",
-    "evaluate",
-    "main",
-    "node_config",
-    "read_node_params",
-]
+__all__ = ["build_parser", "evaluate", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vla_lego.demo.config import DemoConfig
-from vla_lego.eval.sim import wilson_interval
+from vla_lego.eval.types import wilson_interval
 
 
 def _pct(values: np.ndarray, q: float) -> float | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from vla_lego.eval.types import EpisodeResult
 from vla_lego.robot import H1_LAYOUT
-
-if TYPE_CHECKING:
-    from vla_lego.eval.sim import EpisodeResult
 
 
 def _atomic_text(path: Path, text: str) -> None:

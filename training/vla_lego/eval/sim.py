@@ -1,20 +1,27 @@
-"""Closed-loop evaluation of a policy in the MuJoCo LEGO sim.
+"""Closed-loop evaluation of a policy in the MuJoCo LEGO sim, through the robot's controller.
 
     python -m vla_lego.eval.sim --policy SPEC --task pick_place --episodes 20 --seed 0 \
-        [--out reports/eval] [--control-hz 50] [--execute 5] [--gif-episodes 2]
+        [--params FILE ...] [--param NAME=VALUE ...] [--out reports/eval] [--record-bag DIR]
 
 ``SPEC`` is anything :func:`vla_lego.inference.load_policy_from_spec` accepts (a checkpoint or
 export directory, ``BACKEND:PATH``, ``python:module:attr``) or ``expert`` (the scripted expert,
 which reads the sim state, wrapped as a policy).
 
-The loop runs like the ROS node: a policy call every ``execute`` chunk actions (``execute *
-chunk.dt`` seconds), its chunk handed to :class:`vla_lego.runtime.ChunkScheduler`, which is
-sampled at ``control_hz``; each sample becomes the arm PD / hand targets for ``1 / control_hz``
-seconds of physics. The sim clock stands still while the policy computes (inference latency is
-not simulated). An episode ends at the first step where the task's success check holds, or at
-the time limit. The report folder gets ``results.json``, ``summary.md``, ``success.png``
-(success and completion time per episode), ``joints.png`` (commanded vs measured arm joints of
-the first episode) and ``episodes.gif`` (head camera of the first episodes).
+Every episode runs the policy node's :class:`~vla_lego.runtime.PolicyController`, built by
+:func:`vla_lego.runtime.build.build_controller` from the node's settings (the deployed defaults of
+:mod:`vla_lego.runtime.policy_params`, then ``--params`` files, then ``--param`` overrides): the
+same observation sync, chunk blending, safety filter and ``min_inference_period`` as on the robot.
+Time is the simulator's: at each control tick (``control_rate``) the joint states (50 Hz) and
+camera frames (the sim's ``fps``, as h1_sim_node publishes them) due by then enter the
+controller's sync, the tick's command goes to the arm PD / hand targets for one control period of
+physics, and then an inference starts when one is allowed. The sim clock stands still while the
+policy computes, so inference latency is not simulated (replay-eval's ``simulated`` timing
+studies it). How this path, bag replay and the ROS graph differ: docs/ARCHITECTURE.md.
+
+An episode ends at the first tick where the task's success check holds, or at the time limit.
+The report folder gets ``results.json``, ``summary.md``, ``success.png``, ``joints.png`` (first
+episode) and ``episodes.gif``; ``--record-bag`` writes the first episode as a rosbag2 (MCAP) bag
+with the topics the ROS graph has, which ``vla-replay-eval`` replays to the same commands.
 """
 
 from __future__ import annotations
@@ -25,29 +32,27 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import yaml
+from tqdm import tqdm
 
+from vla_lego.bags.episode import EpisodeBag
+from vla_lego.eval.report import write_report
+from vla_lego.eval.types import EpisodeResult, EvalConfig, wilson_interval
 from vla_lego.inference.types import ActionChunk, Observation, Policy
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT
+from vla_lego.runtime.build import build_controller, load_policy, node_values
+from vla_lego.runtime.controller import ChunkEvent
+from vla_lego.runtime.safety import SafeCommand
 from vla_lego.sim.config import SimConfig
 from vla_lego.sim.env import LegoEnv
 from vla_lego.sim.expert import ScriptedExpert
 from vla_lego.sim.tasks import get_task
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (95 % for z = 1.96)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 class ZeroPolicy:
@@ -73,105 +78,138 @@ def zero_policy() -> ZeroPolicy:
     return ZeroPolicy()
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    """Settings of a closed-loop evaluation.
+class EpisodeRecorder(Protocol):
+    """Receives what the ROS graph would carry during a direct episode (sim seconds)."""
 
-    Args:
-        task: Task name.
-        episodes: Number of episodes (>= 1).
-        seed: Seed of the first episode; episode i uses ``seed + i``.
-        control_hz: Rate at which the scheduler is sampled and targets are applied.
-        execute: Chunk actions executed before the policy is called again (>= 1).
-        time_limit: Seconds per episode (default: ``LegoEnv.time_limit``, the task's own).
-        gif_episodes: Episodes recorded into the GIF.
-        gif_fps: Frame rate of the GIF.
-    """
+    def instruction(self, t: float, text: str) -> None: ...
 
-    task: str = "pick_place"
-    episodes: int = 10
-    seed: int = 0
-    control_hz: float = 50.0
-    execute: int = 5
-    time_limit: float | None = None
-    gif_episodes: int = 2
-    gif_fps: float = 5.0
+    def frame(self, camera: str, t: float, rgb: np.ndarray) -> None: ...
 
-    def __post_init__(self) -> None:
-        get_task(self.task)
-        if self.episodes < 1:
-            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
-        if self.execute < 1:
-            raise ValueError(f"execute must be >= 1, got {self.execute}")
-        if not self.control_hz > 0 or not self.gif_fps > 0:
-            raise ValueError("control_hz and gif_fps must be > 0")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ValueError(f"time_limit must be > 0, got {self.time_limit}")
+    def joint_state(self, t: float, position: np.ndarray) -> None: ...
+
+    def chunk(self, t: float, event: ChunkEvent) -> None: ...
+
+    def command(self, t: float, command: SafeCommand) -> None: ...
 
 
-@dataclass
-class EpisodeResult:
-    seed: int
-    success: bool
-    completion_time: float | None
-    duration: float
-    instruction: str
-    policy_calls: int
-    mean_inference_ms: float
-    trajectory: dict[str, list] = field(default_factory=dict, repr=False)
+class _TimedPolicy:
+    """Counts ``predict`` calls and their wall-clock time (the sim clock does not move)."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner, self.calls, self.seconds = inner, 0, 0.0
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.predict(observation)
+        finally:
+            self.calls += 1
+            self.seconds += time.perf_counter() - t0
 
 
-def _make_policy(spec: str, env: LegoEnv) -> Policy:
+def _make_policy(spec: str, env: LegoEnv, values: Mapping[str, Any]) -> Policy:
     if spec == "expert":
         return ScriptedExpert(env)
-    from vla_lego.inference import load_policy_from_spec
+    # As the node loads it: its device, seed, backend options and text decoding.
+    return load_policy({**values, "policy": spec})
 
-    return load_policy_from_spec(spec)
 
-
-def _substeps(env: LegoEnv, control_hz: float) -> int:
-    n = (1.0 / control_hz) / env.cfg.physics_dt
+def _substeps(env: LegoEnv, period: float) -> int:
+    n = period / env.cfg.physics_dt
     if n < 1 or abs(n - round(n)) > 1e-6:
         raise ValueError(
-            f"control period 1/{control_hz} s must be a multiple of physics_dt {env.cfg.physics_dt}"
+            f"control period {period} s must be a multiple of physics_dt {env.cfg.physics_dt}"
         )
     return round(n)
 
 
 def run_episode(
-    env: LegoEnv, policy: Policy, cfg: EvalConfig, seed: int, frames: list | None = None
+    env: LegoEnv,
+    policy: Policy,
+    cfg: EvalConfig,
+    seed: int,
+    values: Mapping[str, Any],
+    frames: list[np.ndarray] | None = None,
+    recorder: EpisodeRecorder | None = None,
 ) -> EpisodeResult:
-    """One closed-loop episode; appends head-camera frames to ``frames`` when given."""
-    from vla_lego.runtime.scheduler import ChunkScheduler
+    """One closed-loop episode through the node's controller (see the module docstring).
 
+    Args:
+        env: The sim.
+        policy: The policy (reset by the controller when the task is set).
+        cfg: Evaluation settings.
+        seed: Scene seed.
+        values: The policy node's settings (:func:`vla_lego.runtime.build.node_values`).
+        frames: Head-camera frames for the GIF are appended here when given.
+        recorder: Gets every input, chunk and command, e.g. to write a bag.
+    """
     env.reset(cfg.task, seed, render=False)
-    policy.reset()
-    sched = ChunkScheduler(ACTION_DIM)
-    sched.hold(env.state(), env.sim_time)
-    n_sub = _substeps(env, cfg.control_hz)
+    timed = _TimedPolicy(policy)
+    chunks: list[ChunkEvent] = []
+    controller = build_controller(
+        values,
+        timed,
+        lambda: env.sim_time,
+        layout=H1_LAYOUT,
+        cameras=env.cfg.cameras,
+        on_chunk=chunks.append,
+    )
+    period = 1.0 / float(values["control_rate"])
+    n_sub = _substeps(env, period)
+    camera_period = 1.0 / (cfg.camera_rate or env.cfg.fps)
+    joint_period = 1.0 / cfg.joint_state_rate
+    min_period = float(values["min_inference_period"])
     limit = cfg.time_limit or env.time_limit
-    next_call, calls, infer_ms, done_at = 0.0, 0, 0.0, None
-    traj: dict[str, list] = {"t": [], "command": [], "state": []}
-    next_frame = 0.0
+    t0 = env.sim_time
+    instruction = env.instance.instruction
+    controller.set_instruction(instruction)
+    if recorder is not None:
+        recorder.instruction(t0, instruction)
+    n_frames = n_joints = n_gif = 0
+    next_inference, done_at = -math.inf, None
+    traj: dict[str, list[Any]] = {"t": [], "command": [], "state": []}
+    tick = 0
     while env.sim_time < limit - 1e-9:
         now = env.sim_time
-        if now >= next_call - 1e-9:
-            obs = env.observation()
-            t0 = time.perf_counter()
-            chunk = policy.predict(obs)
-            infer_ms += (time.perf_counter() - t0) * 1e3
-            calls += 1
-            sched.add_chunk(chunk, now)
-            next_call = now + cfg.execute * chunk.dt
-        target = H1_LAYOUT.clip(sched.sample(now).position)
-        env.command(target)
+        elapsed = tick * period + 1e-9  # by tick count: sim_time accumulates rounding
+        if elapsed >= n_joints * joint_period:
+            q = env.state()
+            controller.sync.add_joint_state(H1_LAYOUT.names, q.tolist(), now, now)
+            if recorder is not None:
+                recorder.joint_state(now, q)
+            n_joints = math.floor(elapsed / joint_period) + 1
+        if elapsed >= n_frames * camera_period:
+            for cam in env.cfg.cameras:
+                rgb = env.render(cam)
+                controller.sync.add_image(cam, rgb, now, now)
+                if recorder is not None:
+                    recorder.frame(cam, now, rgb)
+            n_frames = math.floor(elapsed / camera_period) + 1
+        out = controller.tick(now)
+        if out.command is not None:
+            env.command(out.command.position)
+            if recorder is not None:
+                recorder.command(now, out.command)
+        # After the tick, as the node's inference thread wakes after its control timer.
+        if now >= next_inference - 1e-9 and controller.infer_once(timeout=0.0):
+            next_inference = now + min_period
+            if recorder is not None:
+                for event in chunks:
+                    recorder.chunk(now, event)
+            chunks.clear()
         env.physics_step(n_sub)
+        tick += 1
         traj["t"].append(env.sim_time)
-        traj["command"].append(target.tolist())
+        traj["command"].append(
+            (out.command.position if out.command is not None else env.state()).tolist()
+        )
         traj["state"].append(env.state().tolist())
-        if frames is not None and env.sim_time >= next_frame - 1e-9:
+        if frames is not None and env.sim_time - t0 >= n_gif / cfg.gif_fps - 1e-9:
             frames.append(env.render("head"))
-            next_frame += 1.0 / cfg.gif_fps
+            n_gif += 1
         if env.success():
             done_at = env.sim_time
             break
@@ -180,9 +218,10 @@ def run_episode(
         done_at is not None,
         done_at,
         env.sim_time,
-        env.instance.instruction,
-        calls,
-        infer_ms / max(calls, 1),
+        instruction,
+        timed.calls,
+        1e3 * timed.seconds / max(timed.calls, 1),
+        controller.safety.clamp_count,
         traj,
     )
 
@@ -193,27 +232,49 @@ def evaluate(
     out: str | Path | None = None,
     sim: SimConfig | None = None,
     progress: bool = True,
+    values: Mapping[str, Any] | None = None,
+    record_bag: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate and (when ``out`` is given) write the report folder. Returns the summary."""
+    """Evaluate and (when ``out`` is given) write the report folder. Returns the summary.
+
+    Args:
+        policy_spec: A policy spec (or ``expert``), or a policy.
+        cfg: Evaluation settings.
+        out: Report folder.
+        sim: Sim settings.
+        progress: Show a progress bar.
+        values: The node settings (default: the deployed defaults).
+        record_bag: Write the first episode to this bag directory (MCAP).
+    """
+    get_task(cfg.task)  # an unknown task fails before the sim is built
+    values = dict(values) if values is not None else node_values()
     env = LegoEnv(sim or SimConfig())
-    policy = _make_policy(policy_spec, env) if isinstance(policy_spec, str) else policy_spec
+    policy = _make_policy(policy_spec, env, values) if isinstance(policy_spec, str) else policy_spec
     results: list[EpisodeResult] = []
     gif_frames: list[np.ndarray] = []
-    from tqdm import tqdm
-
-    for i in tqdm(range(cfg.episodes), desc=f"eval {cfg.task}", disable=not progress):
-        frames = gif_frames if (out is not None and i < cfg.gif_episodes) else None
-        results.append(run_episode(env, policy, cfg, cfg.seed + i, frames))
-    env.close()
-    summary = summarise(results, cfg, str(policy_spec))
+    try:
+        for i in tqdm(range(cfg.episodes), desc=f"eval {cfg.task}", disable=not progress):
+            frames = gif_frames if (out is not None and i < cfg.gif_episodes) else None
+            if i == 0 and record_bag is not None:
+                with EpisodeBag(record_bag, env.cfg.cameras, values) as bag:
+                    results.append(run_episode(env, policy, cfg, cfg.seed, values, frames, bag))
+            else:
+                results.append(run_episode(env, policy, cfg, cfg.seed + i, values, frames))
+    finally:
+        env.close()
+    summary = summarise(results, cfg, str(policy_spec), values)
     if out is not None:
-        from vla_lego.eval.report import write_report
-
         write_report(Path(out), summary, results, gif_frames, cfg.gif_fps)
     return summary
 
 
-def summarise(results: list[EpisodeResult], cfg: EvalConfig, policy: str) -> dict[str, Any]:
+def summarise(
+    results: list[EpisodeResult],
+    cfg: EvalConfig,
+    policy: str,
+    values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Success rate with its Wilson 95 % interval, times, and the settings that produced them."""
     n = len(results)
     k = sum(r.success for r in results)
     times = [r.completion_time for r in results if r.completion_time is not None]
@@ -228,6 +289,10 @@ def summarise(results: list[EpisodeResult], cfg: EvalConfig, policy: str) -> dic
         "mean_completion_time": float(np.mean(times)) if times else None,
         "mean_inference_ms": float(np.mean([r.mean_inference_ms for r in results])),
         "config": asdict(cfg),
+        "node_settings": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in (values or {}).items()
+        },
+        "safety_clamps": sum(r.safety_clamps for r in results),
         "per_episode": [
             {kk: v for kk, v in asdict(r).items() if kk != "trajectory"} for r in results
         ],
@@ -243,13 +308,37 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--out", default=None, help="report folder (default reports/eval_<task>)")
-    p.add_argument("--control-hz", type=float, default=50.0)
-    p.add_argument("--execute", type=int, default=5, help="chunk actions run per policy call")
+    p.add_argument(
+        "--params",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="policy node parameter file(s), applied in order (default: the deployed defaults)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one node setting (YAML value), after the files, e.g. min_inference_period=0.2",
+    )
+    p.add_argument("--camera-rate", type=float, default=None, help="Hz (default: the sim's fps)")
     p.add_argument("--time-limit", type=float, default=None)
     p.add_argument("--gif-episodes", type=int, default=2)
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--cameras", default=None, help="comma-separated camera views")
+    p.add_argument("--record-bag", default=None, help="write the first episode to this MCAP bag")
     return p.parse_args(argv)
+
+
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+        out[name.strip()] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,11 +348,11 @@ def main(argv: list[str] | None = None) -> int:
             task=args.task,
             episodes=args.episodes,
             seed=args.seed,
-            control_hz=args.control_hz,
-            execute=args.execute,
+            camera_rate=args.camera_rate,
             time_limit=args.time_limit,
             gif_episodes=args.gif_episodes,
         )
+        values = node_values(args.params, _overrides(args.param))
         over: dict[str, Any] = {}
         if args.image_size is not None:
             over["image_height"] = over["image_width"] = args.image_size
@@ -271,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             over["cameras"] = tuple(args.cameras.split(","))
         sim = SimConfig().with_overrides(**over)
         out = Path(args.out or os.path.join("reports", f"eval_{args.task}"))
-        summary = evaluate(args.policy, cfg, out, sim)
-    except (ValueError, FileNotFoundError, TypeError) as e:
+        summary = evaluate(args.policy, cfg, out, sim, values=values, record_bag=args.record_bag)
+    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     lo, hi = summary["success_ci95"]
@@ -291,6 +380,7 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "EpisodeRecorder",
     "EpisodeResult",
     "EvalConfig",
     "ZeroPolicy",

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_lego.inference.types import ActionChunk, Policy
+from vla_lego.runtime.policy_params import POLICY_PARAMS as _P
 from vla_lego.runtime.safety import SafeCommand, SafetyFilter
 from vla_lego.runtime.scheduler import ChunkAccept, ChunkScheduler
 from vla_lego.runtime.sync import ObservationSync
@@ -66,34 +67,25 @@ class ControllerConfig:
             task is set again (the operator's acknowledgement). 0: never fault, keep retrying.
     """
 
-    max_inference_latency: float = 1.0
-    min_inference_period: float = 0.0
+    # Defaults and ranges: the node's settings in vla_lego.runtime.policy_params.
+    max_inference_latency: float = _P.default("max_inference_latency")
+    min_inference_period: float = _P.default("min_inference_period")
     rate_window: int = 50
-    inference_nice: int = 0
-    hold_relatch_distance: float = 0.0
-    max_consecutive_failures: int = 3
+    inference_nice: int = _P.default("inference_nice")
+    hold_relatch_distance: float = _P.default("hold_relatch_distance")
+    max_consecutive_failures: int = _P.default("max_consecutive_failures")
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.max_inference_latency) and self.max_inference_latency > 0):
-            raise ValueError(
-                f"max_inference_latency must be > 0 s, got {self.max_inference_latency}"
-            )
-        if not (math.isfinite(self.min_inference_period) and self.min_inference_period >= 0):
-            raise ValueError(
-                f"min_inference_period must be >= 0 s, got {self.min_inference_period}"
-            )
+        for name in (
+            "max_inference_latency",
+            "min_inference_period",
+            "inference_nice",
+            "hold_relatch_distance",
+            "max_consecutive_failures",
+        ):
+            _P.check(name, getattr(self, name))
         if self.rate_window < 2:
             raise ValueError(f"rate_window must be >= 2, got {self.rate_window}")
-        if not 0 <= self.inference_nice <= 19:
-            raise ValueError(f"inference_nice must be in [0, 19], got {self.inference_nice}")
-        if self.max_consecutive_failures < 0:
-            raise ValueError(
-                f"max_consecutive_failures must be >= 0, got {self.max_consecutive_failures}"
-            )
-        if not (math.isfinite(self.hold_relatch_distance) and self.hold_relatch_distance >= 0):
-            raise ValueError(
-                f"hold_relatch_distance must be >= 0, got {self.hold_relatch_distance}"
-            )
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_lego.inference.types import ActionChunk
+from vla_lego.runtime.policy_params import POLICY_PARAMS as _P
 
-BLEND_MODES = ("crossfade", "ensemble", "none")
+BLEND_MODES = _P["blend"].choices
 _EPS_WEIGHT = 1e-9
 
 
@@ -53,18 +54,15 @@ class SchedulerConfig:
         max_segments: Upper bound on segments kept at once (the oldest is dropped first).
     """
 
-    blend: str = "crossfade"
-    blend_time: float = 0.2
-    ensemble_decay: float = 0.0
+    # Defaults and ranges of the node's settings: vla_lego.runtime.policy_params.
+    blend: str = _P.default("blend")
+    blend_time: float = _P.default("blend_time")
+    ensemble_decay: float = _P.default("ensemble_decay")
     max_segments: int = 64
 
     def __post_init__(self) -> None:
-        if self.blend not in BLEND_MODES:
-            raise ValueError(f"blend must be one of {BLEND_MODES}, got {self.blend!r}")
-        if not (math.isfinite(self.blend_time) and 0.0 <= self.blend_time <= 10.0):
-            raise ValueError(f"blend_time must be in [0, 10] s, got {self.blend_time}")
-        if not (math.isfinite(self.ensemble_decay) and abs(self.ensemble_decay) <= 10.0):
-            raise ValueError(f"ensemble_decay must be in [-10, 10], got {self.ensemble_decay}")
+        for name in ("blend", "blend_time", "ensemble_decay"):
+            _P.check(name, getattr(self, name))
         if not 2 <= self.max_segments <= 4096:
             raise ValueError(f"max_segments must be in [2, 4096], got {self.max_segments}")
 

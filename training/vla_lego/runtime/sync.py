@@ -24,6 +24,7 @@ import numpy as np
 from vla_lego.inference.types import Observation
 from vla_lego.robot import ActionLayout
 from vla_lego.runtime.images import check_rgb
+from vla_lego.runtime.policy_params import POLICY_PARAMS as _P
 
 
 class InputRejectedError(ValueError):
@@ -43,19 +44,17 @@ class SyncConfig:
     """
 
     camera_names: tuple[str, ...]
-    max_age: float = 0.2
-    max_skew: float = 0.1
-    max_future: float = 0.05
+    # Defaults and ranges: the node's settings in vla_lego.runtime.policy_params.
+    max_age: float = _P.default("max_input_age")
+    max_skew: float = _P.default("max_time_skew")
+    max_future: float = _P.default("max_future_stamp")
 
     def __post_init__(self) -> None:
         if not self.camera_names or len(set(self.camera_names)) != len(self.camera_names):
             raise ValueError(f"camera_names must be unique and non-empty, got {self.camera_names}")
-        for name in ("max_age", "max_skew", "max_future"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and 0.0 <= v <= 60.0):
-                raise ValueError(f"{name} must be in [0, 60] s, got {v}")
-        if self.max_age <= 0.0:
-            raise ValueError(f"max_age must be > 0 s, got {self.max_age}")
+        _P.check("max_input_age", self.max_age)
+        _P.check("max_time_skew", self.max_skew)
+        _P.check("max_future_stamp", self.max_future)
 
 
 class ObservationSync:

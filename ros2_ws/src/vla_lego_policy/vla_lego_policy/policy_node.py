@@ -12,21 +12,22 @@ other ``vla_lego.runtime`` classes):
   spins the timer, inputs and services (rclpy's ``MultiThreadedExecutor`` was measured to cost a
   whole core in executor overhead on this callback load and drop the 50 Hz loop to ~35 Hz).
 
-Parameters (types, ranges, meaning): :mod:`vla_lego_policy.parameters`; values:
-``config/policy.yaml``. Run: ``ros2 run vla_lego_policy policy_node --ros-args -p policy:=...`` or
+Parameters (types, ranges, defaults, meaning): :mod:`vla_lego.runtime.policy_params`, from which
+``config/policy.yaml`` is generated; the controller is built by
+:func:`vla_lego.runtime.build.build_controller`, as bag replay and the direct sim evaluation build
+theirs. Settings marked dynamic there (inference pacing and watchdogs) accept ``ros2 param set``.
+Run: ``ros2 run vla_lego_policy policy_node --ros-args -p policy:=...`` or
 ``python -m vla_lego_policy.policy_node --ros-args ...``.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import rclpy
-import yaml
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -36,59 +37,13 @@ from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 
-from vla_lego.inference.types import Policy
 from vla_lego.robot import H1_LAYOUT
-from vla_lego.robot.topics import camera_name_from_topic
-from vla_lego.runtime import (
-    ChunkEvent,
-    ChunkScheduler,
-    ControllerConfig,
-    ObservationSync,
-    PolicyController,
-    SafetyFilter,
-    SafetyLimits,
-    SchedulerConfig,
-    SyncConfig,
-    decode_compressed,
-    decode_raw,
-    load_limit_overrides,
-)
+from vla_lego.runtime import ChunkEvent, decode_compressed, decode_raw
+from vla_lego.runtime.build import build_controller, camera_map, controller_config, load_policy
+from vla_lego.runtime.policy_params import POLICY_PARAMS
 from vla_lego_msgs.msg import ActionChunk, PolicyStatus
 from vla_lego_msgs.srv import SetTask
-from vla_lego_policy.parameters import SPECS, check_values, json_object
-
-PACKAGE = "vla_lego_policy"
-_BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
-
-
-def default_params_file() -> Path:
-    """The installed ``config/policy.yaml`` (the single source of default values)."""
-    from ament_index_python.packages import get_package_share_directory
-
-    return Path(get_package_share_directory(PACKAGE)) / "config" / "policy.yaml"
-
-
-def read_defaults(path: Path) -> dict[str, Any]:
-    """The ``ros__parameters`` of the first node entry in a ROS parameter YAML file."""
-    data = yaml.safe_load(path.read_text())
-    for entry in (data or {}).values():
-        if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
-            return dict(entry["ros__parameters"])
-    raise ValueError(f"{path}: no '<node>: ros__parameters:' mapping found")
-
-
-def load_policy(values: dict[str, Any]) -> Policy:
-    """Resolve the ``policy`` parameter (plus kwargs/device/seed) to a Policy."""
-    from vla_lego.inference import load_policy_from_spec
-
-    return load_policy_from_spec(
-        values["policy"],
-        kwargs=json_object(values, "policy_kwargs"),
-        backend_options=json_object(values, "backend_options") or None,
-        device=values["device"],
-        seed=values["seed"],
-        decode_text=values["decode_text"],
-    )
+from vla_lego_policy.ros_params import declare_table, on_dynamic_change
 
 
 def _stamp(t: Any) -> float:
@@ -100,31 +55,17 @@ class PolicyNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("policy_node", **kwargs)
-        values = self._declare_parameters()
+        values = declare_table(self, POLICY_PARAMS)
         self.values = values
         self.layout = H1_LAYOUT
-        topics = values["camera_topics"]
-        names = values["camera_names"] or [camera_name_from_topic(t) for t in topics]
+        cameras = camera_map(values)
+        names = list(cameras)
         period = 1.0 / values["control_rate"]
-        self.controller = PolicyController(
-            load_policy(values),
-            ObservationSync(self.layout, self._sync_config(names)),
-            ChunkScheduler(
-                self.layout.dim,
-                SchedulerConfig(values["blend"], values["blend_time"], values["ensemble_decay"]),
-            ),
-            SafetyFilter(self._limits(), period),
-            clock=self._now,
-            config=ControllerConfig(
-                values["max_inference_latency"],
-                values["min_inference_period"],
-                inference_nice=values["inference_nice"],
-                hold_relatch_distance=values["hold_relatch_distance"],
-                max_consecutive_failures=values["max_consecutive_failures"],
-            ),
-            on_chunk=self._publish_chunk,
+        self.controller = build_controller(
+            values, load_policy(values), self._now, layout=self.layout, on_chunk=self._publish_chunk
         )
-        self._wire(dict(zip(names, topics)), period)
+        on_dynamic_change(self, POLICY_PARAMS, values, self._apply_settings)
+        self._wire(cameras, period)
         self._chunk_id = 0
         self._last_state = -1
         if not values["require_activation"]:
@@ -136,56 +77,11 @@ class PolicyNode(Node):
         )
 
     # ---- set-up -------------------------------------------------------------------------------
-    def _declare_parameters(self) -> dict[str, Any]:
-        defaults = read_defaults(default_params_file())
-        unknown = [
-            n
-            for n in list(defaults) + list(self._parameter_overrides)
-            if n not in SPECS and n not in _BUILTIN_PARAMS and not n.startswith("qos_overrides.")
-        ]
-        if unknown:
-            raise ValueError(f"unknown parameters {sorted(set(unknown))}; known: {sorted(SPECS)}")
-        values: dict[str, Any] = {}
-        for name, spec in SPECS.items():
-            if name not in defaults:
-                raise ValueError(f"parameter {name} missing from {default_params_file()}")
-            desc = ParameterDescriptor(name=name, description=spec.description, read_only=True)
-            if spec.kind == "float":
-                desc.floating_point_range = [
-                    FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)
-                ]
-            elif spec.kind == "int":
-                low, high = int(spec.low or 0), int(spec.high or 0)
-                desc.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
-            if spec.choices:
-                desc.additional_constraints = f"one of {list(spec.choices)}"
-            default = defaults[name]
-            if spec.kind == "float" and isinstance(default, int):
-                default = float(default)
-            values[name] = self.declare_parameter(name, default, desc).value
-        for name, spec in SPECS.items():
-            if spec.kind == "str_list":  # [""] stands for "empty" (ROS cannot type an empty list)
-                values[name] = [v for v in (values[name] or []) if v]
-        check_values(values)
-        return values
-
-    def _sync_config(self, names: list[str]) -> SyncConfig:
-        v = self.values
-        return SyncConfig(
-            tuple(names), v["max_input_age"], v["max_time_skew"], v["max_future_stamp"]
-        )
-
-    def _limits(self) -> SafetyLimits:
-        v = self.values
-        overrides = load_limit_overrides(v["limits_file"]) if v["limits_file"] else None
-        return SafetyLimits.from_layout(
-            self.layout,
-            v["arm_max_velocity"],
-            v["hand_max_velocity"],
-            v["arm_max_acceleration"],
-            v["hand_max_acceleration"],
-            overrides,
-        )
+    def _apply_settings(self, values: dict[str, Any]) -> None:
+        # The inference thread reads controller.config on every use: swapping it is enough.
+        new = controller_config(values)
+        self.controller.config = replace(self.controller.config, **vars(new))
+        self.get_logger().info(f"settings changed: {new}")
 
     def _wire(self, cameras: dict[str, str], period: float) -> None:
         v = self.values
@@ -342,7 +238,7 @@ def main(args: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["PolicyNode", "default_params_file", "load_policy", "main", "read_defaults"]
+__all__ = ["PolicyNode", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,86 @@
+"""What a closed-loop evaluation is configured with and what one episode yields (no sim imports,
+so the report writer and other readers of results need neither MuJoCo nor the evaluator)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95 % for z = 1.96)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of a closed-loop evaluation (the controller's own come from the node settings).
+
+    Args:
+        task: Task name (checked against the sim's tasks by the evaluator).
+        episodes: Number of episodes (>= 1).
+        seed: Seed of the first episode; episode i uses ``seed + i``.
+        camera_rate: Camera frames per second (default: the sim's ``fps``, the rate h1_sim_node
+            publishes at and the demonstrations were recorded at).
+        joint_state_rate: Joint states per second given to the controller (the bridge's 50 Hz).
+        time_limit: Seconds per episode (default: the task's own).
+        gif_episodes: Episodes recorded into the GIF.
+        gif_fps: Frame rate of the GIF.
+    """
+
+    task: str = "pick_place"
+    episodes: int = 10
+    seed: int = 0
+    camera_rate: float | None = None
+    joint_state_rate: float = 50.0
+    time_limit: float | None = None
+    gif_episodes: int = 2
+    gif_fps: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        for name in ("joint_state_rate", "gif_fps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.camera_rate is not None and not self.camera_rate > 0:
+            raise ValueError(f"camera_rate must be > 0, got {self.camera_rate}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be > 0, got {self.time_limit}")
+
+
+@dataclass
+class EpisodeResult:
+    """One episode: outcome, timing, and the commanded / measured trajectory.
+
+    Attributes:
+        seed: The episode's scene seed.
+        success: The task's success check held before the time limit.
+        completion_time: Sim seconds until success (None on failure).
+        duration: Sim seconds the episode ran.
+        instruction: The task text given to the policy.
+        policy_calls: ``predict`` calls.
+        mean_inference_ms: Mean wall-clock time of a ``predict`` call.
+        safety_clamps: Joint-ticks the safety filter changed.
+        trajectory: ``t``, ``command``, ``state`` lists (per control tick).
+    """
+
+    seed: int
+    success: bool
+    completion_time: float | None
+    duration: float
+    instruction: str
+    policy_calls: int
+    mean_inference_ms: float
+    safety_clamps: int = 0
+    trajectory: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+
+__all__ = ["EpisodeResult", "EvalConfig", "wilson_interval"]
