@@ -141,7 +141,7 @@ def test_bad_state_crc_is_not_a_valid_state() -> None:
 
 
 def test_ramp_up_profile_and_delta_clamp() -> None:
-    cfg = _cfg(ramp_up_time=1.0, max_arm_velocity=0.5, max_tracking_error=10.0)  # q stays
+    cfg = _cfg(ramp_up_time=1.0, arm_max_velocity=0.5, max_tracking_error=10.0)  # q stays
     b = ArmBridge(cfg)
     q0 = np.array([0.1, 0.2, 0.0, 0.3, -0.1, -0.2, 0.0, 0.3])
     target = q0 + 2.0
@@ -151,7 +151,7 @@ def test_ramp_up_profile_and_delta_clamp() -> None:
     np.testing.assert_allclose(weights, expected, atol=1e-9)
     assert outs[48].mode is BridgeMode.RAMP_UP and outs[49].mode is BridgeMode.ACTIVE
     first = unpack_arm_cmd(outs[0].arm)
-    step = cfg.max_arm_velocity * DT
+    step = cfg.arm_max_velocity * DT
     assert np.all(np.abs(first.q - q0) <= step + 1e-6)
     prev = first.q
     for o in outs[1:]:
@@ -255,7 +255,7 @@ def test_state_vector_in_layout_order() -> None:
 
 
 def test_large_tracking_error_restarts_from_the_measured_position() -> None:
-    cfg = _cfg(ramp_up_time=0.2, max_tracking_error=0.5, max_arm_velocity=1.0)
+    cfg = _cfg(ramp_up_time=0.2, max_tracking_error=0.5, arm_max_velocity=1.0)
     b = ArmBridge(cfg)
     q = np.zeros(8)
     _run(b, 0.0, 20, q, _cmd(q))
@@ -264,7 +264,7 @@ def test_large_tracking_error_restarts_from_the_measured_position() -> None:
     moved[3] = 1.2  # the measured left elbow jumps (sim reset / pushed arm)
     out = _run(b, 1.0, 1, moved, _cmd(q))[0]
     sent = unpack_arm_cmd(out.arm).q
-    assert sent[3] == pytest.approx(1.2 - cfg.max_arm_velocity * DT, abs=1e-5)
+    assert sent[3] == pytest.approx(1.2 - cfg.arm_max_velocity * DT, abs=1e-5)
     assert b.tracking_resyncs == 1 and "left_elbow_joint" in b.last_resync
     assert out.weight == 1.0
 
@@ -273,7 +273,7 @@ def test_speed_cap_never_exceeds_a_joints_hardware_limit() -> None:
     """A configured cap above a joint's hardware velocity (9 rad/s for the shoulder pitch/roll,
     2 /s for the hands) is lowered to it per joint; faster joints get the configured cap."""
     cfg = _cfg(
-        ramp_up_time=0.1, max_arm_velocity=20.0, max_hand_velocity=20.0, max_tracking_error=10.0
+        ramp_up_time=0.1, arm_max_velocity=20.0, hand_max_velocity=20.0, max_tracking_error=10.0
     )
     b = ArmBridge(cfg)
     q0 = np.zeros(8)

@@ -240,7 +240,9 @@ def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) ->
     ("exe", "param", "needle"),
     [
         ("h1_bridge_node", "control_rate:=0.0", "control_rate out of range"),
-        ("h1_bridge_node", "kp:=[1.0, 2.0]", "BridgeConfig.kp must be 1 or 8"),
+        ("h1_bridge_node", "kp:=[1.0, 2.0]", "parameter kp: expected 8 values, got 2"),
+        ("h1_bridge_node", "max_arm_velocity:=1.0", "unknown parameters ['max_arm_velocity']"),
+        ("h1_sim_node", "camera_rate:=0.0", "camera_rate out of range"),
         ("h1_bridge_node", "network_interface:=nonexist0", "cannot join Unitree DDS domain"),
         ("h1_sim_node", "env_factory:=no_module", "env_factory must be 'module:attr'"),
         ("h1_bridge_node", "joint_states_topic:=/h1/joint states", "Invalid topic name"),

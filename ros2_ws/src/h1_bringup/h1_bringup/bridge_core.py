@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from unitree_sdk2py.idl.default import (
@@ -34,6 +35,7 @@ from unitree_sdk2py.idl.default import (
 from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
 from unitree_sdk2py.utils.crc import CRC
 
+from h1_bringup.bridge_params import BRIDGE_PARAMS as _P
 from vla_lego.robot import (
     ARM_SDK_WEIGHT_INDEX,
     H1_LAYOUT,
@@ -62,6 +64,20 @@ NUM_ARM = len(ARM_NAMES)
 NUM_HAND = len(HAND_NAMES)
 
 _crc = CRC()
+# Bridge settings that are BridgeConfig fields (the others configure the node's DDS and topics).
+_SCALAR_FIELDS = (
+    "control_rate",
+    "ramp_up_time",
+    "ramp_down_time",
+    "command_timeout",
+    "state_timeout",
+    "arm_max_velocity",
+    "hand_max_velocity",
+    "waist_kp",
+    "waist_kd",
+    "max_tracking_error",
+)
+_TABLE_FIELDS = ("kp", "kd", *_SCALAR_FIELDS)
 
 
 def compute_crc(msg: LowCmd_ | LowState_) -> int:
@@ -251,9 +267,9 @@ class BridgeConfig:
         ramp_down_time: Seconds for the weight to go from 1 to 0.
         command_timeout: Commands older than this (s) are stale (the watchdog).
         state_timeout: ``rt/lowstate`` silent for longer (s) after it started is a fault.
-        max_arm_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp; a
+        arm_max_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp; a
             joint whose hardware limit (``layout.max_velocity``) is lower keeps its own.
-        max_hand_velocity: Largest commanded hand opening speed (1/s), likewise.
+        hand_max_velocity: Largest commanded hand opening speed (1/s), likewise.
         waist_kp: Position gain holding the waist while the weight is above 0.
         waist_kd: Damping gain of the waist, same.
         max_tracking_error: While active, a commanded arm position this far (rad) from the
@@ -263,42 +279,36 @@ class BridgeConfig:
         hand_initial: Hand opening reported before any hand state or command is known.
     """
 
-    control_rate: float = 50.0
-    kp: tuple[float, ...] = (60.0,)
-    kd: tuple[float, ...] = (1.5,)
-    ramp_up_time: float = 2.0
-    ramp_down_time: float = 1.0
-    command_timeout: float = 0.1
-    state_timeout: float = 0.25
-    max_arm_velocity: float = 1.0
-    max_hand_velocity: float = 2.0
-    waist_kp: float = 60.0
-    waist_kd: float = 1.5
-    max_tracking_error: float = 0.5
+    # Defaults and ranges: the node's settings table, h1_bringup.bridge_params.
+    control_rate: float = _P.default("control_rate")
+    kp: tuple[float, ...] = _P.default("kp")
+    kd: tuple[float, ...] = _P.default("kd")
+    ramp_up_time: float = _P.default("ramp_up_time")
+    ramp_down_time: float = _P.default("ramp_down_time")
+    command_timeout: float = _P.default("command_timeout")
+    state_timeout: float = _P.default("state_timeout")
+    arm_max_velocity: float = _P.default("arm_max_velocity")
+    hand_max_velocity: float = _P.default("hand_max_velocity")
+    waist_kp: float = _P.default("waist_kp")
+    waist_kd: float = _P.default("waist_kd")
+    max_tracking_error: float = _P.default("max_tracking_error")
     zero_weight_frames: int = 5
     hand_initial: float = 1.0
     kp_vec: np.ndarray = field(init=False, repr=False, compare=False)
     kd_vec: np.ndarray = field(init=False, repr=False, compare=False)
 
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> BridgeConfig:
+        """The config for the bridge node's settings (names of :data:`BRIDGE_PARAMS`)."""
+        return cls(**{f: values[f] for f in _TABLE_FIELDS})
+
     def __post_init__(self) -> None:
-        positive = (
-            "control_rate",
-            "ramp_up_time",
-            "ramp_down_time",
-            "command_timeout",
-            "state_timeout",
-            "max_arm_velocity",
-            "max_hand_velocity",
-            "max_tracking_error",
-        )
-        for name in positive:
+        for name in _SCALAR_FIELDS:
             v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise ValueError(f"BridgeConfig.{name} must be a finite number > 0, got {v!r}")
-        for name in ("waist_kp", "waist_kd"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"BridgeConfig.{name} must be a finite number >= 0, got {v!r}")
+            try:
+                _P.check(name, v)
+            except ValueError as e:
+                raise ValueError(f"BridgeConfig: {e}") from None
         if self.zero_weight_frames < 1:
             raise ValueError(f"zero_weight_frames must be >= 1, got {self.zero_weight_frames}")
         if not 0.0 <= self.hand_initial <= 1.0:
@@ -307,9 +317,10 @@ class BridgeConfig:
             v = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
             if v.size == 1:
                 v = np.full(NUM_ARM, v[0])
-            if v.shape != (NUM_ARM,) or not np.all(np.isfinite(v)) or np.any(v < 0):
+            hi = float(_P[name].high or 0.0)
+            if v.shape != (NUM_ARM,) or not np.all(np.isfinite(v)) or np.any((v < 0) | (v > hi)):
                 raise ValueError(
-                    f"BridgeConfig.{name} must be 1 or {NUM_ARM} finite values >= 0 "
+                    f"BridgeConfig.{name} must be 1 or {NUM_ARM} finite values in [0, {hi}] "
                     f"(layout arm order {list(ARM_NAMES)}), got {getattr(self, name)!r}"
                 )
             object.__setattr__(self, f"{name}_vec", v)
@@ -352,9 +363,9 @@ class ArmBridge:
         self._arm_lower = layout.lower[layout.arm_slice]
         self._arm_upper = layout.upper[layout.arm_slice]
         # Per-joint speed caps: the configured one, or the joint's hardware limit where lower.
-        self._arm_vmax = np.minimum(config.max_arm_velocity, layout.max_velocity[layout.arm_slice])
+        self._arm_vmax = np.minimum(config.arm_max_velocity, layout.max_velocity[layout.arm_slice])
         self._hand_vmax = np.minimum(
-            config.max_hand_velocity, layout.max_velocity[layout.hand_slice]
+            config.hand_max_velocity, layout.max_velocity[layout.hand_slice]
         )
         self._q_meas: np.ndarray | None = None
         self._waist_meas = 0.0

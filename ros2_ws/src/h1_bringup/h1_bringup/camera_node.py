@@ -19,9 +19,9 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
-from h1_bringup.params import declare
+from h1_bringup.node_params import CAMERA_PARAMS
 from h1_bringup.signals import install_stop_signals
-from vla_lego.robot import topics as T
+from vla_lego_policy.ros_params import declare_table
 
 
 def open_capture(device: str, width: int, height: int) -> cv2.VideoCapture:
@@ -48,14 +48,10 @@ class CameraNode(Node):
 
     def __init__(self) -> None:
         super().__init__("camera")
-        self.device = declare(self, "device", "/dev/video0", "V4L2 device, index or video file")
-        self.width = declare(self, "width", 640, "image width (px)", 8, 8192)
-        self.height = declare(self, "height", 480, "image height (px)", 8, 8192)
-        rate = declare(self, "rate", 30.0, "publish rate (Hz)", 0.1, 240.0)
-        self.frame_id = declare(self, "frame_id", "head_camera", "header.frame_id")
-        self.loop = declare(self, "loop", False, "rewind a video file at its end")
-        self.max_failures = declare(self, "max_failures", 30, "failed grabs before exit", 1, 10**6)
-        topic = declare(self, "topic", T.HEAD_CAMERA_TOPIC, "image topic")
+        p = declare_table(self, CAMERA_PARAMS)
+        self.device, self.width, self.height = p["device"], p["width"], p["height"]
+        rate, self.frame_id, self.loop = p["rate"], p["frame_id"], p["loop"]
+        self.max_failures, topic = p["max_failures"], p["topic"]
         self.cap = open_capture(self.device, self.width, self.height)
         self.pub = self.create_publisher(Image, topic, 2)
         self.failures = 0

@@ -16,7 +16,6 @@ import math
 import sys
 import threading
 import time
-from typing import Any
 
 import numpy as np
 import rclpy
@@ -30,49 +29,15 @@ from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
 from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
 
 from h1_bringup.bridge_core import ArmBridge, BridgeConfig, BridgeMode, BridgeOutput
+from h1_bringup.bridge_params import BRIDGE_PARAMS
 from h1_bringup.dds import init_channels
-from h1_bringup.params import declare
 from h1_bringup.signals import ignoring_stop_signals, install_stop_signals
 from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
+from vla_lego_policy.ros_params import declare_table
 
 # Modes between which a flapping command stream moves the bridge.
 _FOLLOWING = {BridgeMode.RAMP_UP, BridgeMode.ACTIVE, BridgeMode.RAMP_DOWN}
-
-
-def bridge_config_from_params(node: Node) -> BridgeConfig:
-    """Declare the bridge's parameters on ``node`` and build its :class:`BridgeConfig`."""
-    d = BridgeConfig()
-
-    def num(name: str, desc: str, low: float = 1e-6, high: float = 1e6) -> Any:
-        return declare(node, name, float(getattr(d, name)), desc, low, high)
-
-    return BridgeConfig(
-        control_rate=num("control_rate", "rt/arm_sdk publish rate (Hz)", 1.0, 1000.0),
-        kp=tuple(declare(node, "kp", [60.0] * 8, "arm kp, layout arm order", 0.0, 500.0)),
-        kd=tuple(declare(node, "kd", [1.5] * 8, "arm kd, layout arm order", 0.0, 50.0)),
-        ramp_up_time=num("ramp_up_time", "s for the arm_sdk weight 0 -> 1"),
-        ramp_down_time=num("ramp_down_time", "s for the arm_sdk weight 1 -> 0", 1e-6, 5.0),
-        command_timeout=num("command_timeout", "watchdog on /h1/arm_command (s)"),
-        state_timeout=num("state_timeout", "rt/lowstate silence that is a fault (s)"),
-        max_arm_velocity=num(
-            "max_arm_velocity",
-            "per-tick arm delta clamp (rad/s; joint hardware limit if lower)",
-            1e-3,
-            20.0,
-        ),
-        max_hand_velocity=num(
-            "max_hand_velocity",
-            "per-tick hand delta clamp (1/s; hardware limit if lower)",
-            1e-3,
-            20.0,
-        ),
-        waist_kp=num("waist_kp", "waist hold kp while the arm_sdk weight is up", 0.0, 500.0),
-        waist_kd=num("waist_kd", "waist hold kd while the arm_sdk weight is up", 0.0, 50.0),
-        max_tracking_error=num(
-            "max_tracking_error", "command-measure gap that restarts from measured (rad)", 0.01, 6.0
-        ),
-    )
 
 
 class H1BridgeNode(Node):
@@ -80,15 +45,11 @@ class H1BridgeNode(Node):
 
     def __init__(self) -> None:
         super().__init__("h1_bridge")
-        self.bridge = ArmBridge(bridge_config_from_params(self))
-        domain = declare(self, "dds_domain", 0, "Unitree DDS domain id", 0, 232)
-        iface = declare(self, "network_interface", "lo", "NIC the Unitree DDS binds to")
-        js_rate = declare(self, "joint_state_rate", 50.0, "/h1/joint_states rate (Hz)", 1.0, 1e3)
-        self.state_wait = declare(
-            self, "state_wait_timeout", 5.0, "report a silent robot after (s)", 0.1, 3600.0
-        )
-        js_topic = declare(self, "joint_states_topic", T.JOINT_STATES_TOPIC, "joint states out")
-        cmd_topic = declare(self, "arm_command_topic", T.ARM_COMMAND_TOPIC, "commands in")
+        p = declare_table(self, BRIDGE_PARAMS)
+        self.bridge = ArmBridge(BridgeConfig.from_values(p))
+        domain, iface, js_rate = p["dds_domain"], p["network_interface"], p["joint_state_rate"]
+        self.state_wait = p["state_wait_timeout"]
+        js_topic, cmd_topic = p["joint_states_topic"], p["arm_command_topic"]
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._silent_reported = False
@@ -255,4 +216,4 @@ def main(args: list[str] | None = None) -> None:
             rclpy.shutdown()
 
 
-__all__ = ["H1BridgeNode", "bridge_config_from_params", "main"]
+__all__ = ["H1BridgeNode", "main"]

@@ -29,13 +29,14 @@ from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
 from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
 
 from h1_bringup.dds import init_channels
-from h1_bringup.params import declare
+from h1_bringup.node_params import SIM_PARAMS
 from h1_bringup.signals import install_stop_signals
 from h1_bringup.sim_core import SimRobot
 from vla_lego.robot import INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 from vla_lego_msgs.msg import TaskStatus
 from vla_lego_msgs.srv import ResetSim
+from vla_lego_policy.ros_params import declare_table
 
 
 def load_factory(spec: str) -> Any:
@@ -54,7 +55,7 @@ class H1SimNode(Node):
 
     def __init__(self) -> None:
         super().__init__("h1_sim")
-        p = self._declare_params()
+        p = declare_table(self, SIM_PARAMS)
         from vla_lego.sim.config import SimConfig
 
         cfg = SimConfig(
@@ -97,26 +98,6 @@ class H1SimNode(Node):
             f"sim H1 on DDS domain {p['dds_domain']} ({p['network_interface']}): task "
             f"{self.task} seed {self.seed}: {self.instruction!r}"
         )
-
-    def _declare_params(self) -> dict[str, Any]:
-        d = declare
-        return {
-            "dds_domain": d(self, "dds_domain", 0, "Unitree DDS domain id", 0, 232),
-            "network_interface": d(self, "network_interface", "lo", "NIC for the Unitree DDS"),
-            "task": d(self, "task", "pick_place", "task at start (pick_place|stack|handover)"),
-            "seed": d(self, "seed", 0, "seed of the initial scene", 0, 2**31 - 1),
-            "lowstate_rate": d(self, "lowstate_rate", 200.0, "rt/lowstate rate (Hz)", 1.0, 1e3),
-            "camera_rate": d(self, "camera_rate", 10.0, "image rate (Hz)", 0.1, 100.0),
-            "status_rate": d(self, "status_rate", 2.0, "TaskStatus rate (Hz)", 0.1, 100.0),
-            "camera": d(self, "camera", "head", "scene camera to publish"),
-            "image_topic": d(self, "image_topic", T.HEAD_CAMERA_TOPIC, "image topic"),
-            "image_width": d(self, "image_width", 128, "image width (px)", 8, 4096),
-            "image_height": d(self, "image_height", 128, "image height (px)", 8, 4096),
-            "real_time_factor": d(self, "real_time_factor", 1.0, "sim s per wall s", 0.01, 10.0),
-            "env_factory": d(
-                self, "env_factory", "vla_lego.sim.env:LegoEnv", "module:attr building the env"
-            ),
-        }
 
     def _reset(self, task: str, seed: int) -> str:
         obs = self.env.reset(task, seed, render=False)
