@@ -35,7 +35,7 @@ import torch
 from vla_lego.export import ExportOptions, export_checkpoint
 from vla_lego.export.inputs import example_inputs
 from vla_lego.inference.engine import ChunkPolicy, inputs_to_feeds
-from vla_lego.models.eo1 import EO1Config, EO1Policy
+from vla_lego.models.registry import create_model, preset_config
 
 STAGES = ("prefix", "step", "chunk")
 
@@ -135,8 +135,7 @@ def backends(
 
 def bench_size(size: str, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     torch.manual_seed(0)
-    cfg = EO1Config.from_preset(size)
-    model = EO1Policy(cfg).eval()
+    model = create_model(preset_config(size)).eval()
     ckpt = work / f"{size}_ckpt"
     model.save_pretrained(ckpt)
     t0 = time.perf_counter()
@@ -156,7 +155,7 @@ def bench_size(size: str, args: argparse.Namespace, work: Path) -> list[dict[str
         f"{time.perf_counter() - t0:.0f} s, parity max abs error {man.parity['max_abs_error']:.2e}",
         file=sys.stderr,
     )
-    inputs = example_inputs(model, cfg.max_views, 8, seed=1)
+    inputs = example_inputs(model, model.config.max_views, 8, seed=1)
     loaders = backends(ckpt, work / f"{size}_export", args.ort_spin.split(","))
     if args.tensorrt:
         from vla_lego.inference import load_policy

@@ -14,13 +14,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from vla_lego.models import flow_matching as fm
-from vla_lego.models.eo1 import EO1Config, EO1Policy
-from vla_lego.models.eo1.processing_eo1 import sequential_position_ids
+from vla_lego.models.eo1 import sequential_position_ids
+from vla_lego.models.registry import create_model, preset_config
 
 
 def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, device: str) -> dict[str, float]:
@@ -46,9 +46,9 @@ def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, device: str) 
 
 
 def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, float | str]:
-    cfg = EO1Config.from_preset(name)
+    cfg = preset_config(name)
     torch.manual_seed(0)
-    policy = EO1Policy(cfg).eval().to(device)
+    policy: Any = create_model(cfg).eval().to(device)
     rng = np.random.default_rng(0)
     s = cfg.image_size
     batch = {
@@ -60,7 +60,6 @@ def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, 
     h, steps = cfg.action_horizon, cfg.num_denoise_steps
     noise = torch.randn(1, h, cfg.max_action_dim, device=device)
     t = torch.full((1,), 0.5, device=device)
-    empty = torch.zeros(1, 0, dtype=torch.long, device=device)
 
     with torch.inference_mode():
         embeds, mask, pos = policy.embed_prefix(inputs)
@@ -79,13 +78,10 @@ def bench_preset(name: str, views: int, repeats: int, device: str) -> dict[str, 
         def cached() -> object:
             return policy.sample_normalized(inputs, noise, decode_text=False, num_steps=steps)
 
-        def recompute() -> object:
-            x = noise
-            for tv in fm.euler_times(steps):
-                tt = torch.full((1,), tv, device=device)
-                v = policy.full_sequence(inputs, empty, empty.bool(), x, tt)[1]
-                x = fm.euler_step(x, v, -1.0 / steps)
-            return x
+        def recompute() -> object:  # the whole sequence, prefix included, at every step
+            return policy.sample_normalized(
+                inputs, noise, decode_text=False, num_steps=steps, use_cache=False
+            )
 
         ms = _median_ms(
             {"prefix": prefix, "step": step, "cached": cached, "recompute": recompute},

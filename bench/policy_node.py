@@ -95,7 +95,7 @@ def build_tiny_export(out: Path) -> Path:
     import torch
 
     from vla_lego.export import ExportOptions, export_checkpoint
-    from vla_lego.models.eo1 import EO1Config, EO1Policy
+    from vla_lego.models.registry import create_model, preset_config
     from vla_lego.robot import H1_LAYOUT
 
     torch.manual_seed(7)
@@ -103,7 +103,7 @@ def build_tiny_export(out: Path) -> Path:
     half = (H1_LAYOUT.upper - H1_LAYOUT.lower) / 2
     feature = {"mean": mid, "std": 0.02 * half, "min": mid - 0.05 * half}
     feature.update(max=mid + 0.05 * half, q01=mid - 0.05 * half, q99=mid + 0.05 * half)
-    policy = EO1Policy(EO1Config.from_preset("tiny"), stats={"state": feature, "actions": feature})
+    policy = create_model(preset_config("tiny"), stats={"state": feature, "actions": feature})
     policy.eval().save_pretrained(out / "ckpt")
     export_checkpoint(out / "ckpt", out / "onnx", ExportOptions(exporter="torchscript"))
     return out / "onnx"

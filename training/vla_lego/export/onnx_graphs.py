@@ -1,4 +1,5 @@
-"""The three exportable pieces of an ``EO1Policy`` as flat-tensor ``nn.Module`` s.
+"""The three exportable pieces of a :class:`~vla_lego.models.base.CachedPolicyModel` (EO-1) as
+flat-tensor ``nn.Module`` s.
 
 Each wrapper runs the policy's own inference pieces (``run_layers``, ``denoise_step``,
 ``decode_step``: the eager path is the exported path); only the KV cache plumbing differs: the
@@ -10,8 +11,9 @@ host passes them from the prefix graph to every denoise / decode step.
 * :class:`DenoiseStepGraph` — one flow-matching velocity of the action block given the KV.
 * :class:`DecodeStepGraph` — one greedy text token: logits + KV extended by one position.
 
-Image tokens are filled by a gather on the ``<|image_pad|>`` positions (computed in the graph
-from ``input_ids``), so the number of views and the instruction length are dynamic axes.
+The model's ``embed_prefix_dynamic`` fills the image tokens by a gather on the image-pad
+positions (computed in the graph from ``input_ids``), so the number of views and the instruction
+length are dynamic axes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy, kv_flat, kv_pairs, prefix_mask
+from vla_lego.models.base import CachedPolicyModel
+from vla_lego.models.kv_cache import kv_flat, kv_pairs
 
 BATCH = 1  # the runtime predicts one observation at a time
 
@@ -50,10 +53,9 @@ class PrefixGraph(nn.Module):
         "position_ids",
     ]
 
-    def __init__(self, policy: EO1Policy) -> None:
+    def __init__(self, policy: CachedPolicyModel) -> None:
         super().__init__()
         self.policy = policy
-        self.image_pad_id = int(policy.processor.token_id["<|image_pad|>"])
 
     def forward(
         self,
@@ -65,19 +67,10 @@ class PrefixGraph(nn.Module):
         position_ids: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         pol = self.policy
-        tok = pol.language_model.embed_tokens(input_ids)
-        img = pol.encode_images(pixel_values).to(tok.dtype)
-        img = img.reshape(-1, img.shape[-1])
-        is_img = input_ids == self.image_pad_id
-        # Row of the image feature for each image-pad position: views are in token order.
-        idx = torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1
-        idx = idx.clamp(min=0).reshape(input_ids.shape)
-        emb = torch.where(is_img.unsqueeze(-1), img[idx], tok)
-        state_emb = pol.state_proj(state.to(emb.dtype)).unsqueeze(1)
-        emb = torch.where(state_mask.unsqueeze(-1), state_emb, emb)
-        present, hidden = pol.prefix_forward(
-            emb, prefix_mask(prefix_valid, emb.dtype), position_ids
+        emb, mask = pol.embed_prefix_dynamic(
+            input_ids, pixel_values, state, state_mask, prefix_valid
         )
+        present, hidden = pol.prefix_forward(emb, mask, position_ids)
         last = prefix_valid.to(torch.int64).sum(1) - 1
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         logits = pol.vlm.lm_head(hidden[rows, last])
@@ -87,11 +80,11 @@ class PrefixGraph(nn.Module):
 class DenoiseStepGraph(nn.Module):
     """``(x_t [B, H, D], t [B], position_ids [3, B, H], kv_valid [B, L], key_0, value_0, ...)``
     -> ``velocity [B, H, D]``. The action block attends to the valid cached tokens and
-    bidirectionally to itself (as ``EO1Policy.denoise_step``)."""
+    bidirectionally to itself (as the model's ``denoise_step``)."""
 
     input_names: ClassVar[list[str]] = ["x_t", "t", "position_ids", "kv_valid"]
 
-    def __init__(self, policy: EO1Policy) -> None:
+    def __init__(self, policy: CachedPolicyModel) -> None:
         super().__init__()
         self.policy = policy
 
@@ -113,7 +106,7 @@ class DecodeStepGraph(nn.Module):
 
     input_names: ClassVar[list[str]] = ["token_ids", "position_ids", "kv_valid"]
 
-    def __init__(self, policy: EO1Policy) -> None:
+    def __init__(self, policy: CachedPolicyModel) -> None:
         super().__init__()
         self.policy = policy
 

@@ -2,7 +2,7 @@
 
 For each trial a random observation (alternating 2 and 1 camera views, instruction lengths that
 differ from the one the graphs were traced with) and random noise go through the model's own
-``EO1Policy.sample_normalized`` and through the exported graphs driven by the shared runtime host
+``sample_normalized`` and through the exported graphs driven by the shared runtime host
 loop. The maximum absolute difference of the action chunks (robot units) must stay below the
 precision's tolerance and the decoded subtask texts must be equal, or :class:`ParityError`.
 """
@@ -20,7 +20,7 @@ from vla_lego.inference.engine import ChunkPolicy
 from vla_lego.inference.manifest import Manifest
 from vla_lego.inference.ort_backend import load_ort_policy
 from vla_lego.inference.trt_backend import load_trt_policy
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy
+from vla_lego.models.base import CachedPolicyModel
 
 # Largest max abs error (robot units) of the action chunk an export of each precision may have.
 PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 1e-1}
@@ -41,7 +41,7 @@ def _runtime(tmp: Path, engines: bool, decode_text: bool) -> ChunkPolicy:
 
 
 def _trial(
-    policy: EO1Policy, runtime: ChunkPolicy, k: int, seed: int, decode_text: bool
+    policy: CachedPolicyModel, runtime: ChunkPolicy, k: int, seed: int, decode_text: bool
 ) -> dict[str, Any]:
     cfg = policy.config
     views = 2 if (k % 2 == 0 and cfg.max_views >= 2) else 1
@@ -65,7 +65,9 @@ def _trial(
     }
 
 
-def parity_gate(policy: EO1Policy, tmp: Path, man: Manifest, options: Any) -> dict[str, Any]:
+def parity_gate(
+    policy: CachedPolicyModel, tmp: Path, man: Manifest, options: Any
+) -> dict[str, Any]:
     """Run the gate on the export staged in ``tmp``; return the numbers for the manifest.
 
     Raises:

@@ -20,7 +20,7 @@ from vla_lego.inference.denoise import euler_sample
 from vla_lego.inference.graphs import GraphRunner
 from vla_lego.inference.timing import StageTimer
 from vla_lego.inference.types import ActionChunk, Observation
-from vla_lego.models.eo1.processing_eo1 import EO1Inputs, EO1Processor
+from vla_lego.models.base import TextProcessor
 
 PREFIX_FEEDS = ("input_ids", "pixel_values", "state", "state_mask", "prefix_valid", "position_ids")
 
@@ -80,7 +80,7 @@ def observation_to_batch(obs: Observation, image_size: int, min_side: int = 28) 
     return {"images": np.stack(views)[None], "state": state, "instruction": [obs.instruction]}
 
 
-def inputs_to_feeds(inputs: EO1Inputs) -> dict[str, np.ndarray]:
+def inputs_to_feeds(inputs: Any) -> dict[str, np.ndarray]:
     """Prefix graph feeds (numpy) from processed inputs."""
     return {k: getattr(inputs, k).detach().cpu().numpy() for k in PREFIX_FEEDS}
 
@@ -115,7 +115,7 @@ class ChunkPolicy:
     def __init__(
         self,
         graphs: StepGraphs,
-        processor: EO1Processor,
+        processor: TextProcessor,
         dt: float,
         seed: int = 0,
         decode_text: bool = True,
@@ -158,7 +158,7 @@ class ChunkPolicy:
         )
 
     def sample(
-        self, inputs: EO1Inputs, noise: np.ndarray, timer: StageTimer | None = None
+        self, inputs: Any, noise: np.ndarray, timer: StageTimer | None = None
     ) -> SampleResult:
         """Prefix, optional text, Euler loop for processed ``inputs`` (batch of one)."""
         timer = timer or StageTimer(self.graphs.sync)

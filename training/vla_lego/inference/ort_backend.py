@@ -9,19 +9,23 @@ from vla_lego.inference.errors import ManifestError
 from vla_lego.inference.graphs import GraphRunner, OrtGraph
 from vla_lego.inference.manifest import Manifest, load_manifest
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
-from vla_lego.models.eo1.configuration_eo1 import EO1Config
-from vla_lego.models.eo1.processing_eo1 import EO1Processor
+from vla_lego.models.base import TextProcessor
+from vla_lego.models.registry import UnknownModelError, model_config_class, model_processor_class
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 
-def processor_from_manifest(export_dir: Path, man: Manifest) -> EO1Processor:
-    """The model's processor as stored in the export (tokenizer, stats, vocabulary map)."""
+def processor_from_manifest(export_dir: Path, man: Manifest) -> TextProcessor:
+    """The model's processor as stored in the export (tokenizer, stats, vocabulary map); the
+    manifest's ``model_type`` picks the config and processor classes from the model registry."""
     layout = ActionLayout.from_dict(man.robot_layout)
     H1_LAYOUT.check_compatible(layout, what=f"export {export_dir}")
     try:
-        config = EO1Config.from_dict(man.model_config)
+        config = model_config_class(man.model_type).from_dict(man.model_config)
         vocab = int(man.runtime["vocab_size"])
-        return EO1Processor.load(export_dir / man.processor_dir, config, H1_LAYOUT, vocab)
+        processor_class = model_processor_class(man.model_type)
+        return processor_class.load(export_dir / man.processor_dir, config, H1_LAYOUT, vocab)
+    except UnknownModelError as e:
+        raise ManifestError(f"export {export_dir}: {e}") from e
     except (OSError, KeyError, ValueError) as e:  # json errors are ValueErrors
         raise ManifestError(
             f"export {export_dir}: processor files in {man.processor_dir!r} unreadable "

@@ -1,8 +1,9 @@
 """The ``torch`` backend: a training checkpoint run by the model's own PyTorch pieces.
 
 The host loop is the shared :class:`~vla_lego.inference.engine.ChunkPolicy`; the step functions
-are ``EO1Policy.embed_prefix`` / ``prefix_forward`` / ``decode_step`` / ``prepare_denoise`` +
-``denoise_with``.
+are the model's :class:`~vla_lego.models.base.CachedPolicyModel` pieces ``embed_prefix`` /
+``prefix_forward`` / ``decode_step`` / ``prepare_denoise`` + ``denoise_with``; the checkpoint's
+``model.json`` picks the class from the model registry.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 import torch
 
 from vla_lego.inference.engine import ChunkPolicy
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy, kv_flat, kv_pairs
-from vla_lego.models.eo1.processing_eo1 import EO1Inputs
+from vla_lego.models.base import CachedPolicyModel, PolicyModel
+from vla_lego.models.kv_cache import kv_flat, kv_pairs
+from vla_lego.models.registry import is_cached, load_model
 from vla_lego.robot import H1_LAYOUT
 
 DEFAULT_FPS = 10.0  # checkpoints from before EO1Config.fps: all were trained on 10 Hz sim data
@@ -30,7 +32,7 @@ def resolve_checkpoint(path: Path) -> Path:
     return path
 
 
-def policy_dt(policy: EO1Policy) -> float:
+def policy_dt(policy: PolicyModel) -> float:
     """Seconds between actions: ``1 / fps`` of the training dataset (stored in the checkpoint
     config), :data:`DEFAULT_FPS` for checkpoints written before the rate was stored."""
     fps = policy.config.fps
@@ -38,7 +40,8 @@ def policy_dt(policy: EO1Policy) -> float:
 
 
 class TorchStepGraphs:
-    """:class:`~vla_lego.inference.engine.StepGraphs` over an in-memory :class:`EO1Policy`.
+    """:class:`~vla_lego.inference.engine.StepGraphs` over an in-memory
+    :class:`~vla_lego.models.base.CachedPolicyModel`.
 
     Args:
         policy: The model (any device).
@@ -50,7 +53,12 @@ class TorchStepGraphs:
         ValueError: ``cuda_graphs`` for a policy that is not on a CUDA device.
     """
 
-    def __init__(self, policy: EO1Policy, cuda_graphs: bool = False) -> None:
+    def __init__(self, policy: CachedPolicyModel, cuda_graphs: bool = False) -> None:
+        if not is_cached(policy):
+            raise TypeError(
+                f"{type(policy).__name__} has no prefix-cache pieces (CachedPolicyModel); the "
+                "torch backend cannot step it"
+            )
         self.policy = policy.eval()
         self.device = policy.device
         self._denoise: Any = policy.denoise_with
@@ -72,17 +80,7 @@ class TorchStepGraphs:
     def prefix(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Any]]:
         f = {k: self._t(v) for k, v in feeds.items()}
         b = f["input_ids"].shape[0]
-        inputs = EO1Inputs(
-            input_ids=f["input_ids"],
-            prefix_valid=f["prefix_valid"],
-            state_mask=f["state_mask"],
-            position_ids=f["position_ids"],
-            next_pos=torch.zeros(b, dtype=torch.long, device=self.device),  # unused by the prefix
-            pixel_values=f["pixel_values"],
-            num_views=f["pixel_values"].shape[0] // b,
-            state=f["state"],
-            action_dim_mask=torch.ones(self.policy.config.max_action_dim, dtype=torch.bool),
-        )
+        inputs = self.policy.prefix_inputs(f)
         emb, mask, pos = self.policy.embed_prefix(inputs)
         kv, hidden = self.policy.prefix_forward(emb, mask, pos)
         last = inputs.prefix_valid.sum(1) - 1
@@ -110,7 +108,7 @@ class TorchStepGraphs:
 
 
 def torch_policy(
-    policy: EO1Policy,
+    policy: CachedPolicyModel,
     seed: int = 0,
     decode_text: bool = True,
     dt: float | None = None,
@@ -135,7 +133,7 @@ def load_torch_policy(
     *,
     cuda_graphs: bool = False,
 ) -> ChunkPolicy:
-    """Registry loader: ``EO1Policy.from_pretrained(path)`` on ``device``.
+    """Registry loader: the checkpoint's model class (``load_model``) on ``device``.
 
     Args:
         cuda_graphs: Replay the denoise step from CUDA graphs (see :class:`TorchStepGraphs`).
@@ -144,7 +142,8 @@ def load_torch_policy(
         raise ValueError(f"torch option cuda_graphs must be true or false, got {cuda_graphs!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
-    policy = EO1Policy.from_pretrained(resolve_checkpoint(path), layout=H1_LAYOUT, device=device)
+    # model.json picks the class; TorchStepGraphs checks that it has the prefix-cache pieces.
+    policy: Any = load_model(resolve_checkpoint(path), layout=H1_LAYOUT, device=device)
     return torch_policy(policy, seed=seed, decode_text=decode_text, cuda_graphs=cuda_graphs)
 
 

@@ -1,5 +1,6 @@
 """Adapters from the Hydra config to the data and model parts (the only place that knows their
-constructors)."""
+constructors). Models come from :mod:`vla_lego.models.registry`: the ``model`` group's ``type``
+(default ``eo1``) picks the class, a checkpoint's ``model.json`` picks it when resuming."""
 
 from __future__ import annotations
 
@@ -8,31 +9,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-from torch import nn
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
+
+from vla_lego.models import registry
+from vla_lego.models.base import PolicyModel
 
 
 def model_config(model_cfg: DictConfig) -> Any:
-    """``EO1Config`` from the ``model`` group (raises ValueError on unknown/invalid fields)."""
-    from vla_lego.models.eo1 import EO1Config
+    """The model family's config (``EO1Config`` for ``type: eo1``) from the ``model`` group.
 
-    data = OmegaConf.to_container(model_cfg, resolve=True)
-    assert isinstance(data, dict)
-    return EO1Config.from_dict({str(k): v for k, v in data.items()})
+    Raises:
+        ValueError: unknown model type, unknown or invalid fields.
+    """
+    return registry.model_config(model_cfg)
 
 
 def build_policy(
     model_cfg: DictConfig, stats: dict[str, Any] | None, fps: float | None = None
-) -> nn.Module:
-    """A fresh ``EO1Policy`` whose normalisation uses the dataset statistics and whose chunks are
+) -> PolicyModel:
+    """A fresh policy whose normalisation uses the dataset statistics and whose chunks are
     timed at the dataset's ``fps`` (stored in the checkpoint config; deployment reads it).
 
     Raises:
         ValueError: ``model.fps`` was set and differs from the dataset's rate.
     """
-    from vla_lego.models.eo1 import EO1Policy
-
     cfg = model_config(model_cfg)
     if fps is not None:
         if cfg.fps is not None and abs(cfg.fps - float(fps)) > 1e-9:
@@ -41,14 +42,12 @@ def build_policy(
                 "actions of a chunk must be timed like the data (drop the model.fps override)"
             )
         cfg = cfg.replace(fps=float(fps))
-    return EO1Policy(cfg, stats=stats)
+    return registry.create_model(cfg, stats=stats)
 
 
-def load_policy_checkpoint(path: Path) -> nn.Module:
-    """``EO1Policy.from_pretrained`` of a policy checkpoint directory."""
-    from vla_lego.models.eo1 import EO1Policy
-
-    return EO1Policy.from_pretrained(path)
+def load_policy_checkpoint(path: Path) -> PolicyModel:
+    """A policy checkpoint directory, loaded by the class its ``model.json`` names."""
+    return registry.load_model(path)
 
 
 class EpisodeSubset(Dataset):

@@ -19,6 +19,7 @@ from vla_lego.configs import model_preset_file, model_presets
 
 CONFIG_DIR: Path = model_preset_file("tiny").parent
 PRESETS = model_presets()
+MODEL_TYPE = "eo1"  # registry name (vla_lego.models.registry)
 NORM_MODES = ("mean_std", "quantile")
 
 
@@ -227,7 +228,14 @@ class EO1Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EO1Config:
-        """Build from a plain dict (e.g. Hydra's ``cfg.model``); unknown keys raise with a hint."""
+        """Build from a plain dict (e.g. Hydra's ``cfg.model``); unknown keys raise with a hint.
+
+        A ``type`` key (the registry name the ``model`` group carries) must be ``"eo1"``.
+        """
+        d = dict(d)
+        kind = d.pop("type", MODEL_TYPE)
+        if kind != MODEL_TYPE:
+            raise ValueError(f"EO1Config is model type {MODEL_TYPE!r}, got type {kind!r}")
         known = set(cls.field_names())
         unknown = [k for k in d if k not in known]
         if unknown:
@@ -277,4 +285,4 @@ class EO1Config:
         return d
 
 
-__all__ = ["CONFIG_DIR", "NORM_MODES", "PRESETS", "EO1Config"]
+__all__ = ["CONFIG_DIR", "MODEL_TYPE", "NORM_MODES", "PRESETS", "EO1Config"]

@@ -23,42 +23,48 @@ Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from vla_lego.models import flow_matching as fm
+from vla_lego.models.base import MODEL_FILE, model_record, read_model_type
 from vla_lego.models.checkpoint import (
     CheckpointError,
     atomic_directory,
     read_json,
     verify_directory,
 )
-from vla_lego.models.eo1.configuration_eo1 import EO1Config
+from vla_lego.models.eo1.configuration_eo1 import MODEL_TYPE, EO1Config
 from vla_lego.models.eo1.processing_eo1 import (
     EO1Inputs,
     EO1Processor,
     sequential_position_ids,
 )
+from vla_lego.models.kv_cache import KV, kv_flat, kv_pairs
+from vla_lego.models.registry import register_model
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
-KV = tuple[tuple[torch.Tensor, torch.Tensor], ...]
-
-
-def kv_pairs(flat: Sequence[Any]) -> KV:
-    """``[key_0, value_0, key_1, ...]`` (the graphs' flat inputs) -> per-layer (key, value)."""
-    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
-
-
-def kv_flat(kv: KV) -> tuple[torch.Tensor, ...]:
-    """Per-layer (key, value) -> ``(key_0, value_0, key_1, ...)``."""
-    return tuple(t for pair in kv for t in pair)
+# Words of the random instructions of example_inputs.
+_EXAMPLE_WORDS = (
+    "pick",
+    "the",
+    "red",
+    "brick",
+    "stack",
+    "on",
+    "blue",
+    "place",
+    "left",
+    "hand",
+    "2x4",
+)
 
 
 WEIGHTS_FILE = "model.safetensors"
@@ -304,8 +310,11 @@ def _attention(
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
 
 
+@register_model(MODEL_TYPE)
 class EO1Policy(nn.Module):
     """EO-1 vision-language-action policy (see module docstring for the pieces and shapes).
+
+    Implements :class:`vla_lego.models.base.CachedPolicyModel`; registered as ``"eo1"``.
 
     Args:
         config: Model config (``EO1Config.from_preset(...)``).
@@ -316,6 +325,10 @@ class EO1Policy(nn.Module):
             backbone of the config's size.
         processor: A matching processor (e.g. loaded from a checkpoint); built when ``None``.
     """
+
+    model_type: ClassVar[str] = MODEL_TYPE
+    config_class: ClassVar[type[EO1Config]] = EO1Config
+    processor_class: ClassVar[type[EO1Processor]] = EO1Processor
 
     def __init__(
         self,
@@ -462,6 +475,50 @@ class EO1Policy(nn.Module):
         emb = torch.cat(parts, dim=1)
         state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
         return torch.where(state_mask.unsqueeze(-1), state_emb, emb)
+
+    def prefix_inputs(self, feeds: dict[str, torch.Tensor]) -> EO1Inputs:
+        """Processed inputs from the prefix graph's feeds (``input_ids``, ``pixel_values``,
+        ``state``, ``state_mask``, ``prefix_valid``, ``position_ids``; batch ``B``) for
+        :meth:`embed_prefix`: what a backend that passes feeds, not processor output, hands in."""
+        b = feeds["input_ids"].shape[0]
+        return EO1Inputs(
+            input_ids=feeds["input_ids"],
+            prefix_valid=feeds["prefix_valid"],
+            state_mask=feeds["state_mask"],
+            position_ids=feeds["position_ids"],
+            next_pos=torch.zeros(b, dtype=torch.long, device=self.device),  # unused by the prefix
+            pixel_values=feeds["pixel_values"],
+            num_views=feeds["pixel_values"].shape[0] // b,
+            state=feeds["state"],
+            action_dim_mask=torch.ones(self.config.max_action_dim, dtype=torch.bool),
+        )
+
+    def embed_prefix_dynamic(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        state: torch.Tensor,
+        state_mask: torch.Tensor,
+        prefix_valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefix embeddings and additive mask for exported graphs: ``(embeds [B, P, hidden],
+        mask [B, 1, P, P])``.
+
+        Same result as :meth:`embed_prefix_tensors`, but the image features are gathered at the
+        ``<|image_pad|>`` positions of ``input_ids`` instead of sliced, so the number of views
+        and the instruction length stay dynamic axes of the graph.
+        """
+        tok = self.language_model.embed_tokens(input_ids)
+        img = self.encode_images(pixel_values).to(tok.dtype)
+        img = img.reshape(-1, img.shape[-1])
+        is_img = input_ids == int(self.processor.token_id["<|image_pad|>"])
+        # Row of the image feature for each image-pad position: views are in token order.
+        idx = torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1
+        idx = idx.clamp(min=0).reshape(input_ids.shape)
+        emb = torch.where(is_img.unsqueeze(-1), img[idx], tok)
+        state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
+        emb = torch.where(state_mask.unsqueeze(-1), state_emb, emb)
+        return emb, prefix_mask(prefix_valid, emb.dtype)
 
     def embed_prefix(self, inputs: EO1Inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(embeds [B, P, hidden], additive mask [B, 1, P, P], position_ids [3, B, P])``."""
@@ -859,6 +916,29 @@ class EO1Policy(nn.Module):
             policy = cls(config, layout, vlm=vlm, processor=processor)
         return policy.to(dtype) if dtype is not None else policy
 
+    def example_inputs(self, views: int = 1, words: int = 6, seed: int = 0) -> EO1Inputs:
+        """Processed inputs of a random observation: what export traces and parity checks use.
+
+        Args:
+            views: Camera views (1 .. ``config.max_views``).
+            words: Instruction length in words.
+            seed: Seed of the images, state and instruction.
+
+        Returns:
+            The processor's output for a batch of one.
+        """
+        cfg = self.config
+        rng = np.random.default_rng(seed)
+        instruction = " ".join(rng.choice(list(_EXAMPLE_WORDS), size=words))
+        lo, hi = self.layout.lower, self.layout.upper
+        size = cfg.image_size
+        batch = {
+            "images": rng.integers(0, 256, (1, views, size, size, 3), np.uint8),
+            "state": (lo + (hi - lo) * rng.random(self.layout.dim))[None],
+            "instruction": [instruction],
+        }
+        return self.processor(batch)
+
     def set_norm_stats(self, stats: dict[str, Any]) -> None:
         """Install dataset statistics (``dataset.stats``); they are saved with the checkpoint."""
         from vla_lego.models.normalization import Normalizer
@@ -868,13 +948,15 @@ class EO1Policy(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         """Write an atomic checkpoint directory (replacing ``directory`` if it exists).
 
-        Files: ``model.safetensors``, ``eo1_config.json``, ``backbone_config.json``,
+        Files: ``model.json`` (``{"model_type": "eo1"}``: which registry class loads it),
+        ``model.safetensors``, ``eo1_config.json``, ``backbone_config.json``,
         ``robot_layout.json``, ``norm_stats.json``, ``vocab_map.json``, ``tokenizer/``,
         ``manifest.json`` (sizes + sha256). Never pickle.
         """
         import safetensors.torch
 
         with atomic_directory(directory) as tmp:
+            (tmp / MODEL_FILE).write_text(json.dumps(model_record(self.model_type)))
             safetensors.torch.save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
             (tmp / BACKBONE_FILE).write_text(self.vlm.config.to_json_string())
@@ -896,6 +978,17 @@ class EO1Policy(nn.Module):
         """
         d = Path(directory)
         verify_directory(d, REQUIRED_FILES)
+        # model.json is absent from checkpoints written before the registry: those are eo1.
+        record = read_json(d / MODEL_FILE) if (d / MODEL_FILE).is_file() else None
+        try:
+            kind = read_model_type(record)
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {d}: {e}") from e
+        if kind != cls.model_type:
+            raise CheckpointError(
+                f"checkpoint {d} holds a {kind!r} model, not {cls.model_type!r}; load it with "
+                "vla_lego.models.registry.load_model"
+            )
         layout.check_compatible(read_json(d / LAYOUT_FILE), what=f"checkpoint {d}")
         try:
             config = EO1Config.from_dict(read_json(d / CONFIG_FILE))
