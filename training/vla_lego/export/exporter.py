@@ -44,7 +44,8 @@ from vla_lego.inference.torch_backend import policy_dt, resolve_checkpoint
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.checkpoint import MANIFEST as CHECKPOINT_MANIFEST
 from vla_lego.models.checkpoint import read_json, verify_directory
-from vla_lego.models.eo1.modeling_eo1 import EO1Policy
+from vla_lego.models.base import CachedPolicyModel
+from vla_lego.models.registry import load_model
 from vla_lego.robot import H1_LAYOUT
 
 FORMATS = ("onnx", "tensorrt")
@@ -111,7 +112,7 @@ def check_model_version(checkpoint: Path) -> dict[str, Any]:
 def export_checkpoint(checkpoint: str | Path, out: str | Path, options: ExportOptions) -> Manifest:
     """``python -m vla_lego.export`` in a function: load, export, gate, write.
 
-    ``checkpoint`` is a policy checkpoint (``EO1Policy.save_pretrained``) or a training
+    ``checkpoint`` is a policy checkpoint (``save_pretrained`` of a registered model) or a training
     checkpoint ``step_*/`` holding one in ``policy/``.
 
     Raises:
@@ -127,7 +128,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, options: ExportOp
         "files": {name: meta["sha256"] for name, meta in sorted(files.items())},
         "manifest_sha256": sha256_file(ckpt / CHECKPOINT_MANIFEST),
     }
-    policy = EO1Policy.from_pretrained(ckpt, layout=H1_LAYOUT)
+    policy: Any = load_model(ckpt, layout=H1_LAYOUT)  # model.json picks the class
     return export_policy(policy, out, options, source)
 
 
@@ -156,7 +157,7 @@ def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
 
 
 def export_policy(
-    policy: EO1Policy, out: str | Path, options: ExportOptions, source: dict[str, Any]
+    policy: CachedPolicyModel, out: str | Path, options: ExportOptions, source: dict[str, Any]
 ) -> Manifest:
     """Export an in-memory policy (see :func:`export_checkpoint`)."""
     out = Path(out)
@@ -183,11 +184,14 @@ def export_policy(
 
 
 def _manifest(
-    policy: EO1Policy, graphs: dict[str, GraphSpec], opt: ExportOptions, source: dict[str, Any]
+    policy: CachedPolicyModel,
+    graphs: dict[str, GraphSpec],
+    opt: ExportOptions,
+    source: dict[str, Any],
 ) -> Manifest:
     cfg = policy.config
     return Manifest(
-        model_type="eo1",
+        model_type=policy.model_type,
         model_version=MODEL_VERSION,
         precision=opt.precision,
         graphs=graphs,
@@ -212,7 +216,7 @@ def _manifest(
     )
 
 
-def dynamic_dim_ranges(policy: EO1Policy) -> dict[str, dict[str, int]]:
+def dynamic_dim_ranges(policy: CachedPolicyModel) -> dict[str, dict[str, int]]:
     """min / opt / max of every dynamic axis (used for TensorRT optimisation profiles)."""
     cfg = policy.config
     per_view = cfg.tokens_per_view + 2
@@ -265,7 +269,7 @@ def _export_one(
         torch.onnx.export(module, args, str(path), **kw)
 
 
-def export_graphs(policy: EO1Policy, out: Path, opt: ExportOptions) -> dict[str, GraphSpec]:
+def export_graphs(policy: CachedPolicyModel, out: Path, opt: ExportOptions) -> dict[str, GraphSpec]:
     """Export the prefix, denoise-step and (optionally) decode-step graphs into ``out``."""
     import onnx
 
