@@ -28,8 +28,8 @@ from vla_lego.robot import topics as T
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # replay_policy for the in-process replay
 POLICY = "python:replay_policy:ImageTimePolicy"
-# The node runs with this file and replay-eval is given it: a replay reproduces a run only with
-# the settings the run had (re-planning faster than the deployed 0.5 s gives more chunks to check).
+# The node runs with this file (re-planning faster than the deployed 0.5 s gives more chunks to
+# check); the replay must find these settings in the bag, where the node published them.
 NODE_PARAMS = "/**:\n  ros__parameters:\n    min_inference_period: 0.2\n"
 
 pytestmark = pytest.mark.slow
@@ -196,8 +196,10 @@ def _run_replay(bag: Path, out: Path, *extra: str) -> dict:
 
 
 def test_replay_reproduces_recorded_commands(recorded: dict[str, Path], tmp_path: Path) -> None:
-    params = ("--params", str(recorded["params"]))
-    good = _run_replay(recorded["duration"], tmp_path / "same", *params)
+    # No --params: the settings the node published, recorded in the bag.
+    good = _run_replay(recorded["duration"], tmp_path / "same")
+    md = (tmp_path / "same" / "report.md").read_text()
+    assert f"the bag's {T.POLICY_PARAMS_TOPIC}" in md
     assert good["timing"] == "recorded"
     chunks, stats, tr = good["chunks"], good["stats"], good["tracking"]
     assert chunks["compared_chunks"] >= 20
@@ -213,7 +215,12 @@ def test_replay_reproduces_recorded_commands(recorded: dict[str, Path], tmp_path
     assert tr["rmse"]["arm"] < 0.05 and tr["rmse"]["hand"] < 0.02, tr
     # A policy that weighs the image differently must not match: the comparison can fail.
     other = _run_replay(
-        recorded["duration"], tmp_path / "other", *params, "--policy-kwargs", '{"gain": 0.1}'
+        recorded["duration"],
+        tmp_path / "other",
+        "--params",
+        str(recorded["params"]),
+        "--policy-kwargs",
+        '{"gain": 0.1}',
     )
     assert other["chunks"]["rmse"] > 0.01
     assert other["tracking"]["median_abs"]["arm"] > 0.01

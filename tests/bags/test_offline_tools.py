@@ -75,6 +75,53 @@ def test_report_folder_with_plots(demo: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def _params_topic(text: str):  # type: ignore[no-untyped-def]
+    """A bag ``extra`` writing one latched params message with ``text``."""
+
+    def extra(w, ts):  # type: ignore[no-untyped-def]
+        conn = w.add_connection(T.POLICY_PARAMS_TOPIC, "std_msgs/msg/String", typestore=ts)
+        msg = ts.types["std_msgs/msg/String"](data=text)
+        w.write(conn, T0_NS, ts.serialize_cdr(msg, conn.msgtype))
+
+    return extra
+
+
+def test_replay_settings_come_from_the_bag_else_the_file_with_a_warning(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No params topic: a warning, and the report names the fallback.
+    assert replay_eval.main([str(demo), "--policy", POLICY, "-o", str(tmp_path / "a"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert f"has no {T.POLICY_PARAMS_TOPIC}" in err and "warning" in err
+    md = (tmp_path / "a/report.md").read_text()
+    assert "vla_lego_policy/config/policy.yaml" in md or "vla_lego.runtime.policy_params" in md
+    # Recorded params: used without --params (a blend the defaults do not have).
+    text = "/**:\n  ros__parameters:\n    blend: none\n    min_inference_period: 0.0\n"
+    bag = write_demo_bag(tmp_path / "p", duration=1.5, extra=_params_topic(text))
+    assert replay_eval.main([str(bag), "--policy", POLICY, "-o", str(tmp_path / "b"), "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    md = (tmp_path / "b/report.md").read_text()
+    assert f"the bag's {T.POLICY_PARAMS_TOPIC}" in md and "none (0.2 s)" in md
+    # --params wins over the bag.
+    f = tmp_path / "mine.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    blend: ensemble\n")
+    out = tmp_path / "c"
+    assert (
+        replay_eval.main([str(bag), "--policy", POLICY, "-o", str(out), "-q", "--params", str(f)])
+        == 0
+    )
+    assert "ensemble" in (out / "report.md").read_text()
+    # Unknown keys in the recorded params: an error naming them, no report.
+    bad = write_demo_bag(
+        tmp_path / "bad",
+        duration=1.0,
+        extra=_params_topic("/**:\n  ros__parameters:\n    max_arm_velocity: 3.0\n"),
+    )
+    assert replay_eval.main([str(bad), "--policy", POLICY, "-o", str(tmp_path / "d"), "-q"]) == 2
+    assert "unknown policy_node parameters ['max_arm_velocity']" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_replay_of_a_bag_on_two_clocks_fails_instead_of_reporting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

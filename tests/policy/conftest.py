@@ -43,6 +43,7 @@ def node_params(prefix: str, **overrides: Any) -> dict[str, Any]:
         "action_chunk_topic": f"{prefix}/vla/action_chunk",
         "status_topic": f"{prefix}/vla/status",
         "set_task_service": f"{prefix}/vla/set_task",
+        "params_topic": f"{prefix}/vla/policy_params",
         "arm_max_velocity": ARM_V,
         "hand_max_velocity": HAND_V,
         "arm_max_acceleration": ARM_A,

@@ -10,6 +10,7 @@ import pytest
 
 from vla_lego.bags.reader import BagReader
 from vla_lego.bags.replay import ReplayConfig, replay
+from vla_lego.bags.replay_eval import recorded_params
 from vla_lego.eval.sim import EvalConfig, evaluate, main
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot import topics as T
@@ -70,7 +71,10 @@ def test_direct_episode_replays_to_the_same_commands(tiny_checkpoint: Path, tmp_
 
     # The same checkpoint and seed, loaded afresh, replayed on the bag's observations.
     policy = load_policy({**values, "policy": spec})
-    rcfg = ReplayConfig(values, instruction=ep["instruction"], timing="recorded")
+    with BagReader(bag) as reader:
+        recorded = recorded_params(reader)
+    assert recorded is not None and recorded[0] == values  # the bag carries the settings
+    rcfg = ReplayConfig(recorded[0], instruction=ep["instruction"], timing="recorded")
     res = replay(bag, policy, rcfg, progress=False)
     assert res.stats["observation_mismatch"] == 0 and res.stats["not_reproduced"] == 0
     assert res.stats["accepted_chunks"] == ep["policy_calls"]

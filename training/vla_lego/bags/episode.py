@@ -18,15 +18,38 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 
 from vla_lego.bags.writer import BagWriter
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 from vla_lego.runtime.build import camera_map
 from vla_lego.runtime.controller import ChunkEvent
+from vla_lego.runtime.policy_params import effective_params_yaml
 from vla_lego.runtime.safety import SafeCommand
 
 _IMAGE, _JOINTS = "sensor_msgs/msg/Image", "sensor_msgs/msg/JointState"
 _CHUNK, _STRING = "vla_lego_msgs/msg/ActionChunk", "std_msgs/msg/String"
+
+
+# How the policy node offers its params topic (rosbag2 replays it latched from this).
+_LATCHED = Qos(
+    history=QosHistory.KEEP_LAST,
+    depth=1,
+    reliability=QosReliability.RELIABLE,
+    durability=QosDurability.TRANSIENT_LOCAL,
+    deadline=QosTime(0, 0),
+    lifespan=QosTime(0, 0),
+    liveliness=QosLiveliness.AUTOMATIC,
+    liveliness_lease_duration=QosTime(0, 0),
+    avoid_ros_namespace_conventions=False,
+)
 
 
 def _ns(t: float) -> int:
@@ -61,7 +84,9 @@ class EpisodeBag:
             "command": str(values["command_topic"]),
             "chunk": str(values["action_chunk_topic"]),
             "instruction": str(values["instruction_topic"]),
+            "params": str(values["params_topic"]),
         }
+        self.values = dict(values)
         self.writer = BagWriter(
             Path(path), "mcap", overwrite=overwrite, custom_data={"source": "vla_lego.eval.sim"}
         )
@@ -75,6 +100,7 @@ class EpisodeBag:
         self.writer.add_topic(self.topics["command"], _JOINTS)
         self.writer.add_topic(self.topics["chunk"], _CHUNK)
         self.writer.add_topic(self.topics["instruction"], _STRING)
+        self.writer.add_topic(self.topics["params"], _STRING, qos=[_LATCHED])
         return self
 
     def __exit__(
@@ -104,6 +130,9 @@ class EpisodeBag:
         )
 
     def instruction(self, t: float, text: str) -> None:
+        # The node publishes its parameters (latched) before any instruction can reach it.
+        text_params = effective_params_yaml(self.values, t)
+        self.writer.write_msg(self.topics["params"], _ns(t), self.types[_STRING](data=text_params))
         self.writer.write_msg(self.topics["instruction"], _ns(t), self.types[_STRING](data=text))
 
     def frame(self, camera: str, t: float, rgb: np.ndarray) -> None:

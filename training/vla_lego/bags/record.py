@@ -40,6 +40,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     T.INSTRUCTION_TOPIC,
     T.ACTION_CHUNK_TOPIC,
     T.POLICY_STATUS_TOPIC,
+    T.POLICY_PARAMS_TOPIC,
     T.SIM_TASK_STATUS_TOPIC,
 )
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}

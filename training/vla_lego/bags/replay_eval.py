@@ -4,10 +4,11 @@ Offline (default): the bag's camera frames, joint states and instruction drive t
 own runtime (:class:`~vla_lego.runtime.controller.PolicyController` with its ObservationSync,
 ChunkScheduler and SafetyFilter, built by :func:`vla_lego.runtime.build.build_controller`) on a
 simulated clock taken from the bag, and the commands it produces are compared with the recorded
-``/h1/arm_command``. Node settings: the node's defaults (:mod:`vla_lego.runtime.policy_params`,
-what ``policy.launch.py`` runs), then the ``--params`` files the run was started with, then the
-command line. The report folder holds ``report.md``, ``report.html``, ``metrics.json``,
-PNG plots and the commands.
+``/h1/arm_command``. Node settings: the ``--params`` files when given, else the parameters the
+node published (latched) on ``/vla/policy_params`` and the recorder stored in the bag, else the
+installed ``policy.yaml`` (with a warning); then the command line. The report names the source.
+The report folder holds ``report.md``, ``report.html``, ``metrics.json``, PNG plots and the
+commands.
 
 ``--live``: publish the bag on its topics at the recorded rate (like ``ros2 bag play``), the
 policy's own output topics left out unless ``--all-topics``.
@@ -37,7 +38,14 @@ from vla_lego.bags.replay import TIMINGS, ReplayConfig, ReplayResult, replay
 from vla_lego.bags.streams import parse_camera_args
 from vla_lego.bags.typestore import BagError
 from vla_lego.robot import LayoutMismatchError
-from vla_lego.runtime.build import load_policy, node_values
+from vla_lego.robot import topics as T
+from vla_lego.runtime.build import (
+    installed_params_file,
+    load_policy,
+    node_values,
+    values_from_text,
+)
+from vla_lego.runtime.policy_params import POLICY_PARAMS
 
 
 def _add_offline_args(p: argparse.ArgumentParser) -> None:
@@ -61,7 +69,8 @@ def _add_offline_args(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="FILE",
         help="policy node parameter file(s), applied in order like --params-file (default: the "
-        "node's defaults, vla_lego.runtime.policy_params, which its installed policy.yaml holds)",
+        "parameters the node published on /vla/policy_params, recorded in the bag; else the "
+        "installed policy.yaml, with a warning)",
     )
     g.add_argument("--instruction", help="instruction to use instead of the bag's topic")
     g.add_argument(
@@ -156,16 +165,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def recorded_params(reader: BagReader) -> tuple[dict[str, Any], str] | None:
+    """The node settings a bag recorded on its params topic (the first set), with a label.
+
+    Raises:
+        ValueError: the message is not a parameter file of the policy node, names unknown
+            parameters or holds invalid values.
+    """
+    topic = T.POLICY_PARAMS_TOPIC
+    if topic not in reader.topics or not reader.topics[topic].count:
+        return None
+    msgs = list(reader.messages([topic]))
+    source = f"the bag's {topic} (recorded at {msgs[0].log_time_ns / 1e9:.3f} s)"
+    values = values_from_text(str(msgs[0].msg.data), source)
+    changed = [m.log_time_ns / 1e9 for m in msgs[1:] if m.msg.data != msgs[0].msg.data]
+    if changed:
+        print(
+            f"vla-replay-eval: warning: the node's parameters changed during the recording (at "
+            f"{', '.join(f'{t:.3f}' for t in changed)} s); the replay uses the first set",
+            file=sys.stderr,
+        )
+    return values, source
+
+
+def _node_settings(files: list[str], reader: BagReader) -> tuple[dict[str, Any], str]:
+    """``--params`` files, else the bag's recorded parameters, else the installed file."""
+    if files:
+        return node_values(files), ", ".join(files)
+    recorded = recorded_params(reader)
+    if recorded is not None:
+        return recorded
+    installed = installed_params_file()
+    source = str(installed) if installed else "the node's defaults (vla_lego.runtime.policy_params)"
+    print(
+        f"vla-replay-eval: warning: {reader.path} has no {T.POLICY_PARAMS_TOPIC} (recorded "
+        f"before the node published its parameters?); replaying with {source}. Pass the files "
+        "the node ran with as --params if they differ.",
+        file=sys.stderr,
+    )
+    return node_values([installed] if installed else []), source
+
+
 def _base_config(args: argparse.Namespace, reader: BagReader) -> tuple[ReplayConfig, str]:
     """The replay settings and a sentence naming where the node settings came from."""
-    files = list(args.params or [])
+    params, source = _node_settings(list(args.params or []), reader)
     flags = (
         ("control_rate", args.control_rate),
         ("blend", args.blend),
         ("blend_time", args.blend_time),
         ("min_inference_period", args.min_inference_period),
     )
-    params = node_values(files, {k: v for k, v in flags if v is not None})
+    changes = {k: v for k, v in flags if v is not None}
+    if changes:
+        params = POLICY_PARAMS.resolve(params, changes)
+        source += " + command line " + ", ".join(f"{k}={v}" for k, v in changes.items())
     over: dict[str, Any] = {"timing": args.timing, "allow_extra_joints": args.allow_extra_joints}
     if args.camera:
         over["cameras"] = parse_camera_args(args.camera, reader)
@@ -175,9 +228,6 @@ def _base_config(args: argparse.Namespace, reader: BagReader) -> tuple[ReplayCon
         over["joint_topics"] = tuple(args.joint_topics)
     if args.warmup is not None:
         over["settle_time"] = args.warmup
-    source = (
-        ", ".join(files) if files else "the policy node's defaults (vla_lego.runtime.policy_params)"
-    )
     return ReplayConfig(params=params, **over), source
 
 

@@ -13,6 +13,8 @@ ARM_COMMAND_TOPIC = "/h1/arm_command"
 INSTRUCTION_TOPIC = "/vla/instruction"
 ACTION_CHUNK_TOPIC = "/vla/action_chunk"
 POLICY_STATUS_TOPIC = "/vla/status"
+# std_msgs/String, latched: the policy node's effective parameters as a ROS parameter file.
+POLICY_PARAMS_TOPIC = "/vla/policy_params"
 SET_TASK_SERVICE = "/vla/set_task"
 SIM_RESET_SERVICE = "/h1_sim/reset"
 SIM_TASK_STATUS_TOPIC = "/h1_sim/task_status"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from vla_lego.inference.loading import load_policy_from_spec
@@ -19,12 +20,13 @@ from vla_lego.inference.types import Policy
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 from vla_lego.robot.topics import camera_name_from_topic
 from vla_lego.runtime.controller import ChunkEvent, ControllerConfig, PolicyController
-from vla_lego.runtime.params import read_params_files
+from vla_lego.runtime.params import parse_params_text, read_params_files
 from vla_lego.runtime.policy_params import NODE_NAMES, POLICY_PARAMS, json_object
 from vla_lego.runtime.safety import SafetyFilter, SafetyLimits, load_limit_overrides
 from vla_lego.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from vla_lego.runtime.sync import ObservationSync, SyncConfig
 
+POLICY_PACKAGE = "vla_lego_policy"
 # Parameters every rclpy node has (or that ROS 2's QoS overriding reads): not policy settings.
 ROS_BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
 
@@ -32,6 +34,26 @@ ROS_BUILTIN_PARAMS = ("use_sim_time", "start_type_description_service")
 def is_ros_param(name: str) -> bool:
     """True for parameters that belong to rclpy rather than to the policy's table."""
     return name in ROS_BUILTIN_PARAMS or name.startswith("qos_overrides.")
+
+
+def installed_params_file() -> Path | None:
+    """``vla_lego_policy``'s installed ``config/policy.yaml`` (ament prefixes), if any."""
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        path = Path(prefix) / "share" / POLICY_PACKAGE / "config" / "policy.yaml"
+        if prefix and path.is_file():
+            return path
+    return None
+
+
+def values_from_text(text: str, source: str) -> dict[str, Any]:
+    """The settings in a parameter file's text (e.g. a bag's ``params_topic`` message).
+
+    Raises:
+        ValueError: not a parameter file, an unknown name (listed) or an invalid value.
+    """
+    raw = parse_params_text(text, NODE_NAMES, source)
+    values = {k: v for k, v in raw.items() if not is_ros_param(k)}
+    return POLICY_PARAMS.resolve(values, source=source)
 
 
 def node_values(
@@ -153,14 +175,17 @@ def load_policy(values: Mapping[str, Any]) -> Policy:
 
 
 __all__ = [
+    "POLICY_PACKAGE",
     "ROS_BUILTIN_PARAMS",
     "build_controller",
     "camera_map",
     "controller_config",
+    "installed_params_file",
     "is_ros_param",
     "load_policy",
     "node_values",
     "safety_limits",
     "scheduler_config",
     "sync_config",
+    "values_from_text",
 ]

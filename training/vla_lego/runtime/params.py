@@ -206,21 +206,54 @@ class SettingsTable:
         if self.rules is not None:
             self.rules(values)
 
-    def params_yaml(self, header: str) -> str:
-        """The node's complete parameter file: every setting at its default, described.
+    def params_yaml(self, header: str, values: Mapping[str, Any] | None = None) -> str:
+        """A complete parameter file: every setting at its default (or in ``values``), described.
 
         Args:
             header: Comment lines (without ``#``) at the top of the file.
+            values: Values to write instead of the defaults (checked; e.g. what a node runs with).
         """
+        resolved = self.defaults() if values is None else self.resolve(values)
         lines = [f"# {h}".rstrip() for h in header.strip("\n").splitlines()]
         lines += ["/**:", "  ros__parameters:"]
         for s in self.settings:
             if s.name in self.sections:
                 lines += ["", f"    # {self.sections[s.name]}"]
-            for line in textwrap.wrap(s.description, 94):
+            for line in textwrap.wrap(s.description, 94, break_on_hyphens=False):
                 lines.append(f"    # {line}")
-            lines.append(f"    {s.name}: {s.yaml_value(s.default)}")
+            lines.append(f"    {s.name}: {s.yaml_value(resolved[s.name])}")
         return "\n".join(lines) + "\n"
+
+
+def parse_params_text(text: str, node: str | Sequence[str], source: str = "") -> dict[str, Any]:
+    """The parameters a ROS 2 parameter file's text gives ``node`` (see :func:`read_params_file`).
+
+    Raises:
+        ValueError: not YAML, or no ``ros__parameters`` entry for the node; names ``source``.
+    """
+    import yaml
+
+    where = source or "parameter text"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{where}: not a YAML parameter file: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected '<node>: ros__parameters: {{...}}'")
+    names = (node,) if isinstance(node, str) else tuple(node)
+    wildcard: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for key, entry in data.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)):
+            continue
+        name = str(key).rstrip("/")
+        if name in ("/**", "**", "/*", "*"):
+            wildcard.update(_flatten(entry["ros__parameters"]))
+        elif any(name == n or name.endswith("/" + n) for n in names):
+            own.update(_flatten(entry["ros__parameters"]))
+    if not wildcard and not own:
+        raise ValueError(f"{where}: no '/**' or {' / '.join(names)} entry with ros__parameters")
+    return {**wildcard, **own}
 
 
 def read_params_file(path: str | os.PathLike[str], node: str | Sequence[str]) -> dict[str, Any]:
@@ -235,31 +268,10 @@ def read_params_file(path: str | os.PathLike[str], node: str | Sequence[str]) ->
         FileNotFoundError: no such file.
         ValueError: not YAML, or no ``ros__parameters`` entry for the node.
     """
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"parameter file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"{p}: not a YAML parameter file: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected '<node>: ros__parameters: {{...}}'")
-    names = (node,) if isinstance(node, str) else tuple(node)
-    wildcard: dict[str, Any] = {}
-    own: dict[str, Any] = {}
-    for key, entry in data.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict)):
-            continue
-        name = str(key).rstrip("/")
-        if name in ("/**", "**", "/*", "*"):
-            wildcard.update(_flatten(entry["ros__parameters"]))
-        elif any(name == n or name.endswith("/" + n) for n in names):
-            own.update(_flatten(entry["ros__parameters"]))
-    if not wildcard and not own:
-        raise ValueError(f"{p}: no '/**' or {' / '.join(names)} entry with ros__parameters")
-    return {**wildcard, **own}
+    return parse_params_text(p.read_text(encoding="utf-8"), node, str(p))
 
 
 def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -289,6 +301,7 @@ __all__ = [
     "KINDS",
     "Setting",
     "SettingsTable",
+    "parse_params_text",
     "read_params_file",
     "read_params_files",
 ]

@@ -120,6 +120,14 @@ POLICY_PARAMS = SettingsTable(
             "vla_lego_msgs/ActionChunk output, one per chunk.",
         ),
         _S("status_topic", "str", T.POLICY_STATUS_TOPIC, "vla_lego_msgs/PolicyStatus output."),
+        _S(
+            "params_topic",
+            "str",
+            T.POLICY_PARAMS_TOPIC,
+            "std_msgs/String output, latched (transient local): the node's effective parameters "
+            "as a ROS parameter file, published at start and after every change (vla-record "
+            "records it; vla-replay-eval replays with it).",
+        ),
         _S("set_task_service", "str", T.SET_TASK_SERVICE, "vla_lego_msgs/SetTask service name."),
         _S("control_rate", "float", 50.0, "Command publishing rate, Hz.", 1.0, 500.0),
         _S("status_rate", "float", 5.0, "PolicyStatus publishing rate, Hz.", 0.1, 100.0),
@@ -286,9 +294,27 @@ Override per run: --ros-args --params-file my.yaml  or  -p name:=value
 """
 
 
+EFFECTIVE_HEADER = """\
+Effective parameters of vla_lego_policy/policy_node, as published on its params_topic at {stamp} s
+(ROS parameter file format: usable with --params-file and vla-replay-eval --params).
+"""
+
+
 def params_yaml() -> str:
     """The node's ``config/policy.yaml``."""
     return POLICY_PARAMS.params_yaml(FILE_HEADER)
 
 
-__all__ = ["FILE_HEADER", "NODE_NAMES", "POLICY_PARAMS", "json_object", "params_yaml"]
+def effective_params_yaml(values: Mapping[str, Any], stamp: float) -> str:
+    """The parameter file of a running node's ``values`` (what its ``params_topic`` carries)."""
+    return POLICY_PARAMS.params_yaml(EFFECTIVE_HEADER.format(stamp=f"{stamp:.3f}"), values)
+
+
+__all__ = [
+    "FILE_HEADER",
+    "NODE_NAMES",
+    "POLICY_PARAMS",
+    "effective_params_yaml",
+    "json_object",
+    "params_yaml",
+]

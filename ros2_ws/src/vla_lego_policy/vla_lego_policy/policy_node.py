@@ -31,7 +31,12 @@ import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -40,7 +45,7 @@ from std_msgs.msg import String
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.runtime import ChunkEvent, decode_compressed, decode_raw
 from vla_lego.runtime.build import build_controller, camera_map, controller_config, load_policy
-from vla_lego.runtime.policy_params import POLICY_PARAMS
+from vla_lego.runtime.policy_params import POLICY_PARAMS, effective_params_yaml
 from vla_lego_msgs.msg import ActionChunk, PolicyStatus
 from vla_lego_msgs.srv import SetTask
 from vla_lego_policy.ros_params import declare_table, on_dynamic_change
@@ -64,8 +69,8 @@ class PolicyNode(Node):
         self.controller = build_controller(
             values, load_policy(values), self._now, layout=self.layout, on_chunk=self._publish_chunk
         )
-        on_dynamic_change(self, POLICY_PARAMS, values, self._apply_settings)
         self._wire(cameras, period)
+        on_dynamic_change(self, POLICY_PARAMS, values, self._apply_settings)
         self._chunk_id = 0
         self._last_state = -1
         if not values["require_activation"]:
@@ -81,7 +86,12 @@ class PolicyNode(Node):
         # The inference thread reads controller.config on every use: swapping it is enough.
         new = controller_config(values)
         self.controller.config = replace(self.controller.config, **vars(new))
+        self._publish_params(values)
         self.get_logger().info(f"settings changed: {new}")
+
+    def _publish_params(self, values: dict[str, Any]) -> None:
+        text = effective_params_yaml(values, self._now())
+        self._params_pub.publish(String(data=text))
 
     def _wire(self, cameras: dict[str, str], period: float) -> None:
         v = self.values
@@ -128,6 +138,14 @@ class PolicyNode(Node):
                 (PolicyStatus, "status_topic"),
             )
         )
+        # Latched: a recorder or tool that joins later still gets what this node runs with.
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self._params_pub = self.create_publisher(String, v["params_topic"], latched)
+        self._publish_params(v)
         self.create_timer(period, self._on_control_tick, callback_group=control)
         self.create_timer(1.0 / v["status_rate"], self._publish_status, callback_group=inputs)
 

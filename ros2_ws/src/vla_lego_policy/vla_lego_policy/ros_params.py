@@ -90,10 +90,11 @@ def on_dynamic_change(
 
     def callback(params: list[Parameter]) -> SetParametersResult:
         new = dict(values)
+        ours = [p for p in params if p.name in table]  # not rclpy's own (qos_overrides ...)
+        if not ours:
+            return SetParametersResult(successful=True)
         try:
-            for p in params:
-                if p.name not in table:
-                    continue  # rclpy's own (use_sim_time ...)
+            for p in ours:
                 setting = table[p.name]
                 if not setting.dynamic:
                     raise ValueError(f"parameter {p.name} cannot change while the node runs")
