@@ -56,7 +56,7 @@ def run(overrides: Sequence[str] = (), config_directory: Path | str | None = Non
 
     Returns:
         The ``policy/`` folder of the best checkpoint (lowest validation loss), else of the last
-        one; loadable with ``EO1Policy.from_pretrained`` / ``vla_lego.inference.load_policy``.
+        one; loadable with ``models.registry.load_model`` / ``inference.load_policy``.
 
     Raises:
         RuntimeError: Training ended without writing a checkpoint.
