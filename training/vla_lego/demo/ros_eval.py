@@ -216,6 +216,7 @@ def start_recorder(bag: Path, log_file: Path) -> subprocess.Popen:
         T.ACTION_CHUNK_TOPIC,
         T.POLICY_STATUS_TOPIC,
         T.INSTRUCTION_TOPIC,
+        T.POLICY_PARAMS_TOPIC,  # latched: replay-eval runs with what the node ran with
     ]
     argv = [sys.executable, "-m", "vla_lego.bags.record", str(bag), "-q", "-t", *topics]
     fh = log_file.open("w")
