@@ -30,6 +30,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "train_throughput": ([], ["--models", "tiny", "--modes", "single", "--steps", "6"]),
     "policy_node": ([], ["--seconds", "3"]),
     "bags": ([], ["--seconds", "3"]),
+    # needs the demo's export (make demo) unless run with --policy
+    "latency_sweep": ([], ["--seeds", "2", "--delays", "0", "0.2", "--modes", "none"]),
 }
 
 

@@ -52,14 +52,35 @@ def _recorded_commands(bag: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(times), np.stack(cmds)
 
 
-def test_direct_episode_replays_to_the_same_commands(tiny_checkpoint: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay", [0.0, 0.15])
+def test_direct_episode_replays_to_the_same_commands(
+    tiny_checkpoint: Path, tmp_path: Path, delay: float
+) -> None:
+    """With and without a simulated inference delay (chunks usable 0.15 s after the start)."""
     spec = f"torch:{tiny_checkpoint}"
     values = node_values(overrides={"min_inference_period": 0.3})
-    cfg = EvalConfig(task="pick_place", episodes=1, seed=5, time_limit=3.0, gif_episodes=0)
+    cfg = EvalConfig(
+        task="pick_place",
+        episodes=1,
+        seed=5,
+        time_limit=3.0,
+        gif_episodes=0,
+        inference_delay=delay,
+    )
     bag = tmp_path / "episode"
     summary = evaluate(spec, cfg, sim=SimConfig(), values=values, record_bag=bag, progress=False)
     ep = summary["per_episode"][0]
     assert ep["policy_calls"] >= 8  # 3 s, one inference every 0.3 s once the first frame is in
+    if delay:
+        with BagReader(bag) as reader:
+            chunks = list(reader.messages([T.ACTION_CHUNK_TOPIC]))
+        # Each chunk was accepted `delay` after its inference started (its frame at the latest).
+        assert all(m.msg.inference_time == delay for m in chunks)
+        lag = [
+            m.log_time_ns / 1e9 - (m.msg.header.stamp.sec + m.msg.header.stamp.nanosec / 1e9)
+            for m in chunks
+        ]
+        assert min(lag) >= delay - 1e-6
     assert summary["safety_clamps"] > 0  # the filter is part of the direct path
     times, direct = _recorded_commands(bag)
     assert len(times) == 150  # 3 s at the node's 50 Hz
@@ -99,3 +120,6 @@ def test_node_settings_change_the_direct_evaluation(tiny_checkpoint: Path, tmp_p
     params.write_text("/**:\n  ros__parameters:\n    control_rate: 500.5\n")
     assert main(["--policy", spec, "--episodes", "1", "--params", str(params)]) == 2
     assert main(["--policy", spec, "--episodes", "1", "--param", "no_such=1"]) == 2
+    assert main(["--policy", spec, "--episodes", "1", "--inference-delay", "-0.1"]) == 2
+    # A delay at or above max_inference_latency would drop every chunk: refused.
+    assert main(["--policy", spec, "--episodes", "1", "--inference-delay", "1.0"]) == 2

@@ -4,9 +4,10 @@
 :func:`vla_lego.eval.sim.run_episode` and writes them, on the node's topics and message types
 (``sensor_msgs/Image`` rgb8, ``sensor_msgs/JointState``, ``vla_lego_msgs/ActionChunk``,
 ``std_msgs/String``), to an MCAP bag whose log times and header stamps are sim seconds, like a
-``vla-record --use-sim-time`` bag of ``policy.launch.py robot:=sim``. Chunks carry
-``inference_time`` 0: on the sim clock an inference takes no time. ``vla-replay-eval`` with
-``recorded`` timing then reruns the policy on the same observations at the same instants.
+``vla-record --use-sim-time`` bag of ``policy.launch.py robot:=sim``. Chunks carry the simulated
+inference delay as ``inference_time`` (0 by default: on the sim clock predict takes no time).
+``vla-replay-eval`` with ``recorded`` timing then reruns the policy on the same observations at
+the same instants.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class EpisodeBag:
         msg = self._joint_state(t, command.position, command.velocity)
         self.writer.write_msg(self.topics["command"], _ns(t), msg)
 
-    def chunk(self, t: float, event: ChunkEvent) -> None:
+    def chunk(self, t: float, event: ChunkEvent, inference_time: float = 0.0) -> None:
         c = event.chunk
         msg = self.types[_CHUNK](
             header=self._header(float(c.observation_time)),
@@ -165,7 +166,7 @@ class EpisodeBag:
             positions=np.asarray(c.actions, np.float64).reshape(-1),
             subtask_text=c.subtask_text,
             chunk_id=int(event.accept.chunk_id),
-            inference_time=0.0,
+            inference_time=float(inference_time),
         )
         self.writer.write_msg(self.topics["chunk"], _ns(t), msg)
 

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -47,7 +48,7 @@ from vla_lego.eval.types import EpisodeResult, EvalConfig, wilson_interval
 from vla_lego.inference.types import ActionChunk, Observation, Policy
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT
 from vla_lego.runtime.build import build_controller, load_policy, node_values
-from vla_lego.runtime.controller import ChunkEvent
+from vla_lego.runtime.controller import ChunkEvent, PolicyController
 from vla_lego.runtime.safety import SafeCommand
 from vla_lego.sim.config import SimConfig
 from vla_lego.sim.env import LegoEnv
@@ -87,9 +88,35 @@ class EpisodeRecorder(Protocol):
 
     def joint_state(self, t: float, position: np.ndarray) -> None: ...
 
-    def chunk(self, t: float, event: ChunkEvent) -> None: ...
+    def chunk(self, t: float, event: ChunkEvent, inference_time: float = 0.0) -> None: ...
 
     def command(self, t: float, command: SafeCommand) -> None: ...
+
+
+class _Gate:
+    """Holds a computed chunk back until the simulated inference delay has passed.
+
+    ``predict`` runs at once (the sim clock stands still), then, unless ``open``, waits for
+    ``release``: the controller accepts the chunk only when the main loop lets it go, at the first
+    control tick at or after ``start + delay``, while physics and the control loop go on with the
+    previous chunk.
+    """
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+        self.open = True
+        self.computed, self.release = threading.Event(), threading.Event()
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        try:
+            return self.inner.predict(observation)
+        finally:
+            self.computed.set()
+            if not self.open:
+                self.release.wait()
 
 
 class _TimedPolicy:
@@ -148,10 +175,12 @@ def run_episode(
     """
     env.reset(cfg.task, seed, render=False)
     timed = _TimedPolicy(policy)
+    gate = _Gate(timed)
+    gate.open = cfg.inference_delay == 0.0
     chunks: list[ChunkEvent] = []
     controller = build_controller(
         values,
-        timed,
+        gate,
         lambda: env.sim_time,
         layout=H1_LAYOUT,
         cameras=env.cfg.cameras,
@@ -170,11 +199,28 @@ def run_episode(
         recorder.instruction(t0, instruction)
     n_frames = n_joints = n_gif = 0
     next_inference, done_at = -math.inf, None
-    traj: dict[str, list[Any]] = {"t": [], "command": [], "state": []}
+    inflight: tuple[threading.Thread, float] | None = None  # running inference, usable from
+    traj: dict[str, list[Any]] = {"t": [], "command": [], "target": [], "state": []}
+    joins: list[int] = []
     tick = 0
+
+    def deliver(now: float) -> None:
+        if recorder is not None:
+            for event in chunks:
+                recorder.chunk(now, event, cfg.inference_delay)
+        if chunks:
+            joins.append(tick)
+        chunks.clear()
+
     while env.sim_time < limit - 1e-9:
         now = env.sim_time
         elapsed = tick * period + 1e-9  # by tick count: sim_time accumulates rounding
+        if inflight is not None and now >= inflight[1] - 1e-9:
+            # Before this tick's inputs and command, as replay orders a chunk's arrival.
+            gate.release.set()
+            inflight[0].join()
+            inflight = None
+            deliver(now)
         if elapsed >= n_joints * joint_period:
             q = env.state()
             controller.sync.add_joint_state(H1_LAYOUT.names, q.tolist(), now, now)
@@ -194,18 +240,22 @@ def run_episode(
             if recorder is not None:
                 recorder.command(now, out.command)
         # After the tick, as the node's inference thread wakes after its control timer.
-        if now >= next_inference - 1e-9 and controller.infer_once(timeout=0.0):
-            next_inference = now + min_period
-            if recorder is not None:
-                for event in chunks:
-                    recorder.chunk(now, event)
-            chunks.clear()
+        if inflight is None and now >= next_inference - 1e-9:
+            if gate.open:
+                if controller.infer_once(timeout=0.0):
+                    next_inference = now + min_period
+                    deliver(now)
+            else:
+                thread = _start_delayed(controller, gate)
+                if thread is not None:
+                    inflight = (thread, now + cfg.inference_delay)
+                    next_inference = now + min_period
         env.physics_step(n_sub)
         tick += 1
         traj["t"].append(env.sim_time)
-        traj["command"].append(
-            (out.command.position if out.command is not None else env.state()).tolist()
-        )
+        held = env.state()
+        traj["command"].append((out.command.position if out.command is not None else held).tolist())
+        traj["target"].append((out.target if out.target is not None else held).tolist())
         traj["state"].append(env.state().tolist())
         if frames is not None and env.sim_time - t0 >= n_gif / cfg.gif_fps - 1e-9:
             frames.append(env.render("head"))
@@ -213,6 +263,9 @@ def run_episode(
         if env.success():
             done_at = env.sim_time
             break
+    if inflight is not None:  # the episode ended while a chunk was in flight
+        gate.release.set()
+        inflight[0].join()
     return EpisodeResult(
         seed,
         done_at is not None,
@@ -222,8 +275,32 @@ def run_episode(
         timed.calls,
         1e3 * timed.seconds / max(timed.calls, 1),
         controller.safety.clamp_count,
+        _largest_join_jump(traj["target"], joins, period),
         traj,
     )
+
+
+def _start_delayed(controller: PolicyController, gate: _Gate) -> threading.Thread | None:
+    """``infer_once`` in a thread, returned once its ``predict`` has run (None: nothing ran)."""
+    gate.computed.clear()
+    gate.release.clear()
+    thread = threading.Thread(target=controller.infer_once, args=(0.0,), daemon=True)
+    thread.start()
+    while not gate.computed.wait(0.001):
+        if not thread.is_alive():  # no fresh observation: infer_once returned without predict
+            thread.join()
+            return None
+    return thread
+
+
+def _largest_join_jump(targets: list[list[float]], joins: list[int], period: float) -> float:
+    """Largest change of target joint velocity (rad/s or 1/s) across a chunk join, before the
+    safety filter (whose acceleration limit would cap every step at the same value)."""
+    if len(targets) < 3:
+        return 0.0
+    v = np.diff(np.asarray(targets, np.float64), axis=0) / period
+    jumps = [float(np.max(np.abs(v[i] - v[i - 1]))) for i in joins if 1 <= i < len(v)]
+    return max(jumps, default=0.0)
 
 
 def evaluate(
@@ -248,6 +325,12 @@ def evaluate(
     """
     get_task(cfg.task)  # an unknown task fails before the sim is built
     values = dict(values) if values is not None else node_values()
+    if cfg.inference_delay >= values["max_inference_latency"]:
+        raise ValueError(
+            f"inference_delay {cfg.inference_delay} s is not below the node's "
+            f"max_inference_latency {values['max_inference_latency']} s: every chunk would be "
+            "dropped and the robot would only hold"
+        )
     env = LegoEnv(sim or SimConfig())
     policy = _make_policy(policy_spec, env, values) if isinstance(policy_spec, str) else policy_spec
     results: list[EpisodeResult] = []
@@ -293,6 +376,10 @@ def summarise(
             k: list(v) if isinstance(v, tuple) else v for k, v in (values or {}).items()
         },
         "safety_clamps": sum(r.safety_clamps for r in results),
+        # Share of joint-ticks the safety filter changed, and the worst velocity step at a join.
+        "safety_clamp_share": sum(r.safety_clamps for r in results)
+        / max(1, sum(len(r.trajectory.get("t", [])) for r in results) * ACTION_DIM),
+        "max_join_jump": max((r.join_jump for r in results), default=0.0),
         "per_episode": [
             {kk: v for kk, v in asdict(r).items() if kk != "trajectory"} for r in results
         ],
@@ -323,6 +410,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="one node setting (YAML value), after the files, e.g. min_inference_period=0.2",
     )
     p.add_argument("--camera-rate", type=float, default=None, help="Hz (default: the sim's fps)")
+    p.add_argument(
+        "--inference-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="simulated seconds until a chunk can be used (the previous one runs meanwhile)",
+    )
     p.add_argument("--time-limit", type=float, default=None)
     p.add_argument("--gif-episodes", type=int, default=2)
     p.add_argument("--image-size", type=int, default=None)
@@ -349,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             episodes=args.episodes,
             seed=args.seed,
             camera_rate=args.camera_rate,
+            inference_delay=args.inference_delay,
             time_limit=args.time_limit,
             gif_episodes=args.gif_episodes,
         )

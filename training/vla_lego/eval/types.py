@@ -30,6 +30,8 @@ class EvalConfig:
         camera_rate: Camera frames per second (default: the sim's ``fps``, the rate h1_sim_node
             publishes at and the demonstrations were recorded at).
         joint_state_rate: Joint states per second given to the controller (the bridge's 50 Hz).
+        inference_delay: Simulated seconds from an inference's start until its chunk can be used
+            (the controller keeps executing the previous chunk meanwhile); 0: at once.
         time_limit: Seconds per episode (default: the task's own).
         gif_episodes: Episodes recorded into the GIF.
         gif_fps: Frame rate of the GIF.
@@ -40,6 +42,7 @@ class EvalConfig:
     seed: int = 0
     camera_rate: float | None = None
     joint_state_rate: float = 50.0
+    inference_delay: float = 0.0
     time_limit: float | None = None
     gif_episodes: int = 2
     gif_fps: float = 5.0
@@ -50,6 +53,8 @@ class EvalConfig:
         for name in ("joint_state_rate", "gif_fps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not (math.isfinite(self.inference_delay) and 0.0 <= self.inference_delay <= 5.0):
+            raise ValueError(f"inference_delay must be in [0, 5] s, got {self.inference_delay}")
         if self.camera_rate is not None and not self.camera_rate > 0:
             raise ValueError(f"camera_rate must be > 0, got {self.camera_rate}")
         if self.time_limit is not None and not self.time_limit > 0:
@@ -69,7 +74,10 @@ class EpisodeResult:
         policy_calls: ``predict`` calls.
         mean_inference_ms: Mean wall-clock time of a ``predict`` call.
         safety_clamps: Joint-ticks the safety filter changed.
-        trajectory: ``t``, ``command``, ``state`` lists (per control tick).
+        join_jump: Largest change of target joint velocity across a chunk join, before the
+            safety filter (unit/s).
+        trajectory: ``t``, ``command``, ``target`` (before the filter), ``state`` lists (per
+            control tick).
     """
 
     seed: int
@@ -80,6 +88,7 @@ class EpisodeResult:
     policy_calls: int
     mean_inference_ms: float
     safety_clamps: int = 0
+    join_jump: float = 0.0
     trajectory: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
 

@@ -90,11 +90,15 @@ class ControllerConfig:
 
 @dataclass(frozen=True)
 class TickOutput:
-    """Result of one control tick: ``command`` is None when nothing may be published."""
+    """Result of one control tick: ``command`` is None when nothing may be published.
+
+    ``target`` is what the scheduler asked for before the safety filter (None with no command).
+    """
 
     state: int
     reason: str
     command: SafeCommand | None
+    target: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ class PolicyController:
                 return self._set_state(state, reason or "no joint state to hold", None)
             if not self.safety.initialized:
                 self.safety.reset(target)
-            return self._set_state(state, reason, self.safety(target))
+            return self._set_state(state, reason, self.safety(target), target)
 
     def status(self) -> ControllerStatus:
         """Snapshot of state, reason and counters."""
@@ -232,9 +236,11 @@ class PolicyController:
                 self._failures,
             )
 
-    def _set_state(self, state: int, reason: str, cmd: SafeCommand | None) -> TickOutput:
+    def _set_state(
+        self, state: int, reason: str, cmd: SafeCommand | None, target: np.ndarray | None = None
+    ) -> TickOutput:
         self._state, self._reason = state, reason
-        return TickOutput(state, reason, cmd)
+        return TickOutput(state, reason, cmd, target)
 
     def _clock_jumped_back(self, by: float) -> None:
         """``now`` went backwards (sim-time reset, a looped bag's /clock): everything stamped on
