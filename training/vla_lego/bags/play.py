@@ -5,12 +5,12 @@ recording. Messages go out as the raw CDR bytes stored in the bag, on publishers
 recorded QoS, paced by their log times (scaled by ``rate``). Two options make recorded inputs usable
 by a node that checks staleness: ``restamp`` shifts every ``header.stamp`` so the recording looks
 live (relative timing kept), and ``clock_hz`` publishes the bag time on ``/clock`` for nodes run
-with ``use_sim_time``.
+with ``use_sim_time``. The command line is ``vla-replay-eval --live``: this module has no ``main``
+of its own, which would have to import that CLI back.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -187,14 +187,4 @@ def _publish_clock(pub: Any, t_ns: int) -> None:
     pub.publish(msg)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vla_lego.bags.play BAG ...`` (same options as ``vla-replay-eval --live``)."""
-    from vla_lego.bags.replay_eval import main as replay_main
-
-    return replay_main(["--live", *(sys.argv[1:] if argv is None else argv)])
-
-
 __all__ = ["CLOCK_TOPIC", "POLICY_OUTPUT_TOPICS", "PlayOptions", "play"]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vla_lego.bags.play import PlayOptions, play
 from vla_lego.bags.reader import BagReader
 from vla_lego.bags.replay import TIMINGS, ReplayConfig, ReplayResult, replay
 from vla_lego.bags.streams import parse_camera_args
@@ -310,8 +311,6 @@ def evaluate(args: argparse.Namespace) -> Path:
 
 def live(args: argparse.Namespace) -> int:
     """The ``--live`` player behind the CLI; returns the number of messages published."""
-    from vla_lego.bags.play import PlayOptions, play
-
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

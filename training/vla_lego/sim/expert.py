@@ -22,7 +22,7 @@ import numpy as np
 
 from vla_lego.inference.types import ActionChunk, Observation
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT
-from vla_lego.sim.env import HOME_ARM_Q, LegoEnv
+from vla_lego.sim.env import ARM_MOTOR_JOINTS, HOME_ARM_Q, LegoEnv
 from vla_lego.sim.grasp import SIDES
 from vla_lego.sim.ik import ArmIK, wrap_angle
 
@@ -181,8 +181,6 @@ class ScriptedExpert:
         if keep:
             return {s: self.plan[keep - 1, self._arm_idx[s]].astype(np.float64) for s in SIDES}
         home = np.zeros(ACTION_DIM)
-        from vla_lego.sim.env import ARM_MOTOR_JOINTS
-
         for j, name in enumerate(ARM_MOTOR_JOINTS):
             home[H1_LAYOUT.index(name)] = HOME_ARM_Q[j]
         return {s: home[self._arm_idx[s]].copy() for s in SIDES}

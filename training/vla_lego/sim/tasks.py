@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from vla_lego.sim.config import SimConfig
 from vla_lego.sim.ik import wrap_angle
-
-if TYPE_CHECKING:
-    from vla_lego.sim.env import LegoEnv
 
 WORK_X = 0.24  # nominal x of the bricks (m)
 _REST_SPEED = 0.02  # m/s: a brick slower than this counts as resting
@@ -55,6 +52,36 @@ class TaskInstance:
     targets: dict[str, tuple[float, float]]
     instruction: str
     extra: dict[str, float] = field(default_factory=dict)
+
+
+class TaskEnv(Protocol):
+    """The part of the env a task reads; :class:`~vla_lego.sim.env.LegoEnv` provides it.
+
+    A protocol rather than ``LegoEnv`` itself: the env samples and checks tasks, so naming the
+    env class here would make the two modules import each other.
+    """
+
+    @property
+    def cfg(self) -> SimConfig: ...
+
+    @property
+    def instance(self) -> TaskInstance: ...
+
+    def brick_pose(self, body: str) -> np.ndarray:
+        """(x, y, z, yaw) of a brick body."""
+
+    def brick_velocity(self, body: str) -> np.ndarray:
+        """Linear velocity (m/s) of a brick body."""
+
+    def brick_half_height(self, body: str) -> float: ...
+
+    def holder_of(self, body: str) -> str | None:
+        """The hand side holding ``body`` now, or None."""
+
+    def ever_held(self, side: str, body: str) -> bool: ...
+
+    def hand_closure(self, side: str) -> float:
+        """0 open .. 1 closed."""
 
 
 def _noise(rng: np.random.Generator, half: float) -> float:
@@ -111,24 +138,24 @@ class Task(ABC):
         """Random initial conditions and instruction."""
 
     @abstractmethod
-    def success(self, env: LegoEnv) -> bool:
+    def success(self, env: TaskEnv) -> bool:
         """Whether the episode's goal holds now."""
 
     @abstractmethod
-    def subtask(self, env: LegoEnv) -> str:
+    def subtask(self, env: TaskEnv) -> str:
         """Subtask text for the current state (the autoregressive text target)."""
 
     def _instruction(self, rng: np.random.Generator, **kw: str) -> str:
         return self.templates[int(rng.integers(len(self.templates)))].format(**kw)
 
 
-def _resting(env: LegoEnv, body: str) -> bool:
+def _resting(env: TaskEnv, body: str) -> bool:
     return env.holder_of(body) is None and float(np.linalg.norm(env.brick_velocity(body))) < (
         _REST_SPEED
     )
 
 
-def _on_table(env: LegoEnv, body: str) -> bool:
+def _on_table(env: TaskEnv, body: str) -> bool:
     z = env.brick_pose(body)[2]
     return abs(z - (env.cfg.table_height + env.brick_half_height(body))) < 0.005
 
@@ -163,14 +190,14 @@ class PickPlace(_OneBrickTask):
         "place the {label} on the target pad",
     )
 
-    def success(self, env: LegoEnv) -> bool:
+    def success(self, env: TaskEnv) -> bool:
         inst = env.instance
         body = inst.bricks["object"].body
         xy = env.brick_pose(body)[:2]
         near = np.linalg.norm(xy - np.asarray(inst.targets["target"])) < env.cfg.place_tolerance_m
         return bool(near and _resting(env, body) and _on_table(env, body))
 
-    def subtask(self, env: LegoEnv) -> str:
+    def subtask(self, env: TaskEnv) -> str:
         obj = env.instance.bricks["object"]
         if env.holder_of(obj.body) == "right":
             return f"place the {obj.label} on the white pad"
@@ -203,7 +230,7 @@ class Stack(Task):
         )
 
     @staticmethod
-    def yaw_error(env: LegoEnv) -> float:
+    def yaw_error(env: TaskEnv) -> float:
         """Yaw difference of top and base modulo the pair's symmetry (rad, >= 0)."""
         inst = env.instance
         top, base = inst.bricks["top"], inst.bricks["base"]
@@ -211,7 +238,7 @@ class Stack(Task):
         d = env.brick_pose(top.body)[3] - env.brick_pose(base.body)[3]
         return float(abs((d + period / 2) % period - period / 2))
 
-    def success(self, env: LegoEnv) -> bool:
+    def success(self, env: TaskEnv) -> bool:
         inst = env.instance
         top, base = inst.bricks["top"].body, inst.bricks["base"].body
         pt, pb = env.brick_pose(top), env.brick_pose(base)
@@ -220,7 +247,7 @@ class Stack(Task):
         ok_yaw = self.yaw_error(env) < np.deg2rad(env.cfg.stack_tolerance_deg)
         return bool(ok_xy and ok_yaw and abs(dz) < 0.003 and _resting(env, top))
 
-    def subtask(self, env: LegoEnv) -> str:
+    def subtask(self, env: TaskEnv) -> str:
         inst = env.instance
         top, base = inst.bricks["top"], inst.bricks["base"]
         if env.holder_of(top.body) == "right":
@@ -241,7 +268,7 @@ class Handover(_OneBrickTask):
         "use both hands to move the {label} to the white pad on the left",
     )
 
-    def success(self, env: LegoEnv) -> bool:
+    def success(self, env: TaskEnv) -> bool:
         inst = env.instance
         body = inst.bricks["object"].body
         xy = env.brick_pose(body)[:2]
@@ -249,7 +276,7 @@ class Handover(_OneBrickTask):
         handed = env.ever_held("right", body) and env.ever_held("left", body)
         return bool(near and handed and _resting(env, body) and _on_table(env, body))
 
-    def subtask(self, env: LegoEnv) -> str:
+    def subtask(self, env: TaskEnv) -> str:
         obj = env.instance.bricks["object"]
         holder = env.holder_of(obj.body)
         if holder == "right":
@@ -282,6 +309,7 @@ __all__ = [
     "PickPlace",
     "Stack",
     "Task",
+    "TaskEnv",
     "TaskInstance",
     "get_task",
     "wrap_angle",
