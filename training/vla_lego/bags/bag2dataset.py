@@ -317,6 +317,8 @@ class _DatasetSink:
         self.tasks: list[str] = []
 
     def episode(self, scan: _Scan, ep: _Episode, frames: dict[str, dict[int, np.ndarray]]) -> None:
+        # Lazy: vla_lego.data's package init imports torch; reading and checking a bag do not
+        # need it.
         from vla_lego.data import LeRobotV3Writer
 
         names = list(frames)

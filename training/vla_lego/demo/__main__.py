@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vla_lego.bags import replay_eval
 from vla_lego.demo.config import PRESETS, DemoConfig
 from vla_lego.demo.report import write_report
 from vla_lego.demo.ros_eval import (
@@ -125,8 +126,6 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
 
 def run_replay(cfg: DemoConfig, bag: str, export_dir: str, instruction: str) -> dict[str, Any]:
     """Stage 5: replay-eval of the recorded episode (deterministic, offline)."""
-    from vla_lego.bags import replay_eval
-
     out = cfg.root / "eval" / "replay"
     _log(f"replay: replay-eval of {bag}")
     rc = replay_eval.main(

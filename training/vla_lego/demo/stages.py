@@ -61,7 +61,7 @@ def cached(
 
 def generate_demos(cfg: DemoConfig, fresh: bool) -> dict[str, Any]:
     """Stage 1: scripted-expert demonstrations in the MuJoCo scene (LeRobot v3 dataset)."""
-    from vla_lego.sim.generate import generate_dataset
+    from vla_lego.sim.generate import generate_dataset  # lazy: MuJoCo, only when this stage runs
 
     def build(out: Path) -> dict[str, Any]:
         _log(f"data: generating {cfg.demos} scripted {cfg.task} demonstrations")
@@ -109,7 +109,7 @@ def train_policy(cfg: DemoConfig, dataset: str, fresh: bool) -> dict[str, Any]:
     """Stage 2: train the EO-1 policy (AR text + flow matching) within a wall-clock bound."""
     from omegaconf import OmegaConf
 
-    from vla_lego.train import compose_config, train_from_config
+    from vla_lego.train import compose_config, train_from_config  # lazy: torch, Hydra
 
     overrides = train_overrides(cfg, dataset, cfg.root / "train" / "run")
     composed = compose_config(overrides)
@@ -140,7 +140,7 @@ def export_policy(
     cfg: DemoConfig, checkpoint: str, fresh: bool, upstream: str = ""
 ) -> dict[str, Any]:
     """Stage 3: ONNX export with the parity gate (raises if the graphs disagree with PyTorch)."""
-    from vla_lego.export.exporter import ExportOptions, export_checkpoint
+    from vla_lego.export.exporter import ExportOptions, export_checkpoint  # lazy: torch, onnx
 
     def build(out: Path) -> dict[str, Any]:
         _log("export: ONNX graphs + manifest, parity gate against PyTorch")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vla_lego.export.exporter import EXPORTERS, FORMATS, ExportOptions
+from vla_lego.export.exporter import (
+    EXPORTERS,
+    FORMATS,
+    ExportOptions,
+    export_checkpoint,
+    manifest_summary,
+)
 from vla_lego.export.parity import PARITY_TOLERANCE
 
 
@@ -34,8 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     precision = args.precision or ("fp16" if args.format == "tensorrt" else "fp32")
-    from vla_lego.export.exporter import export_checkpoint, manifest_summary
-
     try:
         options = ExportOptions(
             fmt=args.format,

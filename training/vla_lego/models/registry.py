@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vla_lego.configs import model_preset_file, model_presets
 from vla_lego.models.base import (
     CACHED_MEMBERS,
     DEFAULT_MODEL_TYPE,
@@ -140,8 +141,6 @@ def preset_config(name: str, **overrides: Any) -> Any:
         ValueError: unknown preset (with a "did you mean"), unknown override keys.
     """
     from omegaconf import OmegaConf
-
-    from vla_lego.configs import model_preset_file, model_presets
 
     path = model_preset_file(name)
     if not path.is_file():
