@@ -21,9 +21,10 @@ test: setup  ## the whole test suite
 test-fast: setup  ## tests without the slow ones
 	@$(ENV) && bash scripts/run_tests.sh -m "not slow" $(PYTEST_ARGS)
 
-lint: setup  ## ruff, black, isort, mypy
+lint: setup  ## ruff, black, isort, mypy, import layers (docs/ARCHITECTURE.md)
 	@$(ENV) && ruff check . && black --check -q . && isort --check-only -q . \
-	  && mypy training/vla_lego ros2_ws/src/vla_lego_policy/vla_lego_policy ros2_ws/src/h1_bringup/h1_bringup
+	  && mypy training/vla_lego ros2_ws/src/vla_lego_policy/vla_lego_policy ros2_ws/src/h1_bringup/h1_bringup \
+	  && PYTHONPATH=ros2_ws/src/vla_lego_policy:ros2_ws/src/h1_bringup:$$PYTHONPATH lint-imports --no-cache
 
 format: setup  ## apply black, isort and ruff fixes
 	@$(ENV) && ruff check --fix -q . ; isort -q . && black -q .
