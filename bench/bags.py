@@ -22,7 +22,7 @@ import numpy as np
 import vla_lego.data  # noqa: F401  (imported up front: its torch import is not conversion time)
 from vla_lego.bags import BagReader, BagWriter, build_typestore
 from vla_lego.bags.bag2dataset import ConvertConfig, convert
-from vla_lego.bags.replay import ReplayConfig, replay
+from vla_lego.eval.replay import ReplayConfig, replay
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot import topics as T
 from vla_lego.runtime.scripted import SinePolicy

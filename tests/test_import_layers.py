@@ -76,10 +76,10 @@ PLANTS = {
         "vla_lego.robot.h1 -> vla_lego.demo",
     ),
     "sibling packages": (
-        "bags/report.py",
+        "bags/bag2dataset.py",
         "import vla_lego.export",
         "vla-lego-layers",
-        "vla_lego.bags.report -> vla_lego.export",
+        "vla_lego.bags.bag2dataset -> vla_lego.export",
     ),
     "module cycle": (
         "sim/tasks.py",

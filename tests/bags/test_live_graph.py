@@ -20,9 +20,10 @@ from rosutil import ChildProcess, spun_node, wait_until
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
-from vla_lego.bags import BagReader, replay_eval
-from vla_lego.bags.record import record
+from vla_lego.bags import BagReader
 from vla_lego.bags.writer import partial_path
+from vla_lego.eval import replay_eval
+from vla_lego.live.record import record
 from vla_lego.robot import topics as T
 
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def recorded(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
         with spun_node("bag_test_probe") as probe:  # record once the node is executing
             commands = probe.collect(JointState, T.ARM_COMMAND_TOPIC)
             assert wait_until(lambda: len(commands) > 20, 60), node.output
-        rec = [sys.executable, "-m", "vla_lego.bags.record", "-q"]
+        rec = [sys.executable, "-m", "vla_lego.live.record", "-q"]
         # long enough that every topic is discovered and delivers even on a loaded 2-core machine
         by_time = ChildProcess([*rec, str(bags["duration"]), "--duration", "8"], env)
         assert by_time.proc.wait(90) == 0, by_time.output
@@ -245,7 +246,7 @@ def test_live_play_publishes_inputs_at_recorded_rate(
             [
                 sys.executable,
                 "-m",
-                "vla_lego.bags.replay_eval",
+                "vla_lego.eval.replay_eval",
                 "--live",
                 str(bag),
                 "--restamp",

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vla_lego.bags import bag2dataset, replay_eval
+from vla_lego.bags import bag2dataset
 from vla_lego.bags.bag2dataset import ConvertConfig, convert
-from vla_lego.bags.replay import ReplayConfig, replay
+from vla_lego.eval import replay_eval
+from vla_lego.eval.replay import ReplayConfig, replay
 from vla_lego.robot import H1_LAYOUT, LayoutMismatchError
 from vla_lego.robot import topics as T
 
@@ -295,8 +296,8 @@ def test_bag2dataset_output_trains_and_the_model_replays(tmp_path: Path) -> None
 def test_play_topic_selection(tmp_path: Path) -> None:
     """Named topics are played even when they are among the default exclusions (the policy's
     outputs); the default selection leaves those out; a bag with nothing left is refused."""
-    from vla_lego.bags.play import PlayOptions, _selected
     from vla_lego.bags.reader import BagReader
+    from vla_lego.live.play import PlayOptions, _selected
 
     bag = write_demo_bag(tmp_path / "b", duration=0.5)
     with BagReader(bag) as reader:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from vla_lego.bags.reader import BagReader
-from vla_lego.bags.replay import ReplayConfig, replay
-from vla_lego.bags.replay_eval import recorded_params
+from vla_lego.eval.replay import ReplayConfig, replay
+from vla_lego.eval.replay_eval import recorded_params
 from vla_lego.eval.sim import EvalConfig, evaluate, main
 from vla_lego.robot import H1_LAYOUT
 from vla_lego.robot import topics as T

@@ -1,12 +1,12 @@
-"""rosbag2 tools: record a live graph, replay bags for offline evaluation, bags -> datasets.
+"""rosbag2 files without ROS: read, write, type definitions, and bags -> datasets.
 
-* :mod:`~vla_lego.bags.record` (``vla-record``) — generic raw recording into MCAP/sqlite3 bags.
-* :mod:`~vla_lego.bags.replay_eval` (``vla-replay-eval``) — deterministic offline evaluation of a
-  policy on a bag through the node's runtime; ``--live`` publishes a bag into a running graph.
+* :mod:`~vla_lego.bags.reader` / :mod:`~vla_lego.bags.writer` — MCAP/sqlite3 bags with the
+  ``rosbags`` library (``rosbag2_py`` does not exist in the pip environment).
 * :mod:`~vla_lego.bags.bag2dataset` (``vla-bag2dataset``) — demonstration bags -> training dataset.
+* :mod:`~vla_lego.bags.episode` — a direct sim episode written as the graph's bag.
 
-Reading and writing use the ``rosbags`` library (``rosbag2_py`` does not exist in the pip
-environment); only recording and live play need rclpy.
+Recording and playing a live graph: :mod:`vla_lego.live`; evaluating a policy on a bag
+(``vla-replay-eval``): :mod:`vla_lego.eval.replay_eval`.
 """
 
 from vla_lego.bags.reader import BagMessage, BagReader, TopicSummary, stamp_ns

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from vla_lego.bags import replay_eval
 from vla_lego.demo.config import PRESETS, DemoConfig
 from vla_lego.demo.report import write_report
 from vla_lego.demo.ros_eval import (
@@ -33,6 +32,7 @@ from vla_lego.demo.ros_eval import (
     stop_recorder,
 )
 from vla_lego.demo.stages import export_policy, generate_demos, train_policy
+from vla_lego.eval import replay_eval
 
 
 def _log(msg: str) -> None:

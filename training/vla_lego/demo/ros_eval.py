@@ -218,7 +218,7 @@ def start_recorder(bag: Path, log_file: Path) -> subprocess.Popen:
         T.INSTRUCTION_TOPIC,
         T.POLICY_PARAMS_TOPIC,  # latched: replay-eval runs with what the node ran with
     ]
-    argv = [sys.executable, "-m", "vla_lego.bags.record", str(bag), "-q", "-t", *topics]
+    argv = [sys.executable, "-m", "vla_lego.live.record", str(bag), "-q", "-t", *topics]
     fh = log_file.open("w")
     return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vla_lego.inference.manifest import Manifest, sha256_file
 from vla_lego.export.tensorrt_build import build_engine
+from vla_lego.inference.manifest import Manifest, sha256_file
 
 
 def build_engines(export_dir: Path, man: Manifest, precision: str) -> None:

@@ -8,8 +8,8 @@ from vla_lego.inference.engine import ChunkPolicy, ExportedStepGraphs
 from vla_lego.inference.errors import ManifestError
 from vla_lego.inference.graphs import GraphRunner, OrtGraph
 from vla_lego.inference.manifest import Manifest, load_manifest
-from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.base import TextProcessor
+from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.registry import UnknownModelError, model_config_class, model_processor_class
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 

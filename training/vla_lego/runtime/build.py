@@ -1,6 +1,6 @@
 """The policy node's controller built from its settings: one function for the node, replay and sim.
 
-The ROS node, bag replay (:mod:`vla_lego.bags.replay`) and the direct sim evaluation
+The ROS node, bag replay (:mod:`vla_lego.eval.replay`) and the direct sim evaluation
 (:mod:`vla_lego.eval.sim`) all call :func:`build_controller` with values resolved from
 :data:`~vla_lego.runtime.policy_params.POLICY_PARAMS`, so they run the same
 :class:`~vla_lego.runtime.controller.PolicyController` with the same sync thresholds, blending,

@@ -1,6 +1,6 @@
 """The ROS edge of the bag tools: message classes, QoS translation, a private rclpy context.
 
-Only :mod:`vla_lego.bags.record` and :mod:`vla_lego.bags.play` import this (and rclpy); reading,
+Only :mod:`vla_lego.live.record` and :mod:`vla_lego.live.play` import this (and rclpy); reading,
 converting and evaluating bags work without a ROS installation.
 """
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vla_lego.bags.rosgraph import message_class, qos_to_bag, ros_node, subscription_qos
 from vla_lego.bags.typestore import BagError, UnknownMessageTypeError, build_typestore
 from vla_lego.bags.writer import STORAGES, BagWriter
+from vla_lego.live.rosgraph import message_class, qos_to_bag, ros_node, subscription_qos
 from vla_lego.robot import topics as T
 
 DEFAULT_TOPICS: tuple[str, ...] = (

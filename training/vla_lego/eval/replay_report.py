@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vla_lego.bags.replay import ReplayResult
+from vla_lego.eval.replay import ReplayResult
 from vla_lego.robot import ActionLayout
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vla_lego.bags.reader import BagReader
-from vla_lego.bags.rosgraph import message_class, publisher_qos, ros_node
+from vla_lego.live.rosgraph import message_class, publisher_qos, ros_node
 from vla_lego.robot import topics as T
 
 # What the policy node publishes itself: not replayed into a live graph unless asked for.

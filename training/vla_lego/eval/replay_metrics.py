@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vla_lego.bags.replay import ReplayResult
+from vla_lego.eval.replay import ReplayResult
 from vla_lego.robot import ActionLayout
 
 # A tick "matches" when every joint of the group is within this of the recorded command.

@@ -33,11 +33,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vla_lego.bags.play import PlayOptions, play
 from vla_lego.bags.reader import BagReader
-from vla_lego.bags.replay import TIMINGS, ReplayConfig, ReplayResult, replay
 from vla_lego.bags.streams import parse_camera_args
 from vla_lego.bags.typestore import BagError
+from vla_lego.eval.replay import TIMINGS, ReplayConfig, ReplayResult, replay
+from vla_lego.live.play import PlayOptions, play
 from vla_lego.robot import LayoutMismatchError
 from vla_lego.robot import topics as T
 from vla_lego.runtime.build import (
@@ -247,8 +247,8 @@ def _runs(
 
 def evaluate(args: argparse.Namespace) -> Path:
     """The offline evaluation behind the CLI; returns the report folder."""
-    from vla_lego.bags.metrics import replay_metrics
-    from vla_lego.bags.report import write_report
+    from vla_lego.eval.replay_metrics import replay_metrics
+    from vla_lego.eval.replay_report import write_report
 
     bag = Path(args.bag)
     out = Path(args.out) if args.out else bag.with_name(bag.name + "_replay")
