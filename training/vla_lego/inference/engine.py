@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from vla_lego.inference.denoise import euler_sample
+from vla_lego.inference.denoise import euler_sample, inpaint
 from vla_lego.inference.graphs import GraphRunner
 from vla_lego.inference.timing import StageTimer
-from vla_lego.inference.types import ActionChunk, Observation
+from vla_lego.inference.types import ActionChunk, ActionGuidance, Observation
 from vla_lego.models.base import TextProcessor
 
 PREFIX_FEEDS = ("input_ids", "pixel_values", "state", "state_mask", "prefix_valid", "position_ids")
@@ -130,6 +130,9 @@ class ChunkPolicy:
         self.name = backend
         self.rng = np.random.default_rng(self.seed)
 
+    # Follows Observation.guidance (real-time chunking) in the shared host loop, on every backend.
+    supports_guidance = True
+
     def reset(self) -> None:
         self.rng = np.random.default_rng(self.seed)
 
@@ -146,7 +149,7 @@ class ChunkPolicy:
                 observation, cfg.image_size, cfg.patch_size * cfg.spatial_merge_size
             )
             inputs = self.processor(batch)
-        res = self.sample(inputs, self.draw_noise(), timer)
+        res = self.sample(inputs, self.draw_noise(), timer, observation.guidance)
         with timer.stage("postprocess"):
             actions = self.processor.postprocess_actions(res.actions)[0].astype(np.float32)
         return ActionChunk(
@@ -157,10 +160,33 @@ class ChunkPolicy:
             observation_time=observation.timestamp,
         )
 
+    def guidance_target(self, guidance: ActionGuidance) -> tuple[np.ndarray, np.ndarray]:
+        """Guided actions in model units ``(1, K, max_action_dim)`` and their weights ``(K,)``.
+
+        Raises:
+            ValueError: the guidance is wider than the robot layout or longer than the horizon.
+        """
+        proc: Any = self.processor
+        actions = guidance.actions
+        if actions.shape[0] > self.config.action_horizon:
+            raise ValueError(
+                f"guidance has {actions.shape[0]} steps, the policy's horizon is "
+                f"{self.config.action_horizon}"
+            )
+        target = proc.layout.pad(proc.normalizer.normalize(actions, "actions"))[None]
+        return target.astype(np.float32), guidance.weights.astype(np.float32)
+
     def sample(
-        self, inputs: Any, noise: np.ndarray, timer: StageTimer | None = None
+        self,
+        inputs: Any,
+        noise: np.ndarray,
+        timer: StageTimer | None = None,
+        guidance: ActionGuidance | None = None,
     ) -> SampleResult:
-        """Prefix, optional text, Euler loop for processed ``inputs`` (batch of one)."""
+        """Prefix, optional text, Euler loop for processed ``inputs`` (batch of one).
+
+        With ``guidance`` the loop inpaints the guided steps (:func:`.denoise.inpaint`).
+        """
         timer = timer or StageTimer(self.graphs.sync)
         if inputs.batch_size != 1:
             raise ValueError(
@@ -178,10 +204,16 @@ class ChunkPolicy:
         graphs = self.graphs
         with timer.stage("denoise"):
             ctx = graphs.prepare_denoise(kv, kv_valid, act_pos)
+            noise = np.asarray(noise, np.float32)
+            guide = None
+            if guidance is not None:
+                target, weights = self.guidance_target(guidance)
+                guide = lambda x, t: inpaint(x, t, noise, target, weights)  # noqa: E731
             x0 = euler_sample(
                 lambda x, t: graphs.denoise(ctx, x, t),
-                np.asarray(noise, np.float32),
+                noise,
                 self.config.num_denoise_steps,
+                guide,
             )
         return SampleResult(x0, ids, self.processor.decode_text(ids))
 
