@@ -10,18 +10,14 @@ so a failed export leaves nothing that looks complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vla_lego.atomic import atomic_directory
 from vla_lego.export.inputs import example_inputs
 from vla_lego.export.onnx_graphs import (
     DecodeStepGraph,
@@ -39,12 +35,12 @@ from vla_lego.inference.manifest import (
     onnx_signature,
     sha256_file,
 )
-from vla_lego.inference.trt_support import require_tensorrt
 from vla_lego.inference.torch_backend import policy_dt, resolve_checkpoint
+from vla_lego.inference.trt_support import require_tensorrt
+from vla_lego.models.base import CachedPolicyModel
 from vla_lego.models.checkpoint import FORMAT as MODEL_VERSION
 from vla_lego.models.checkpoint import MANIFEST as CHECKPOINT_MANIFEST
 from vla_lego.models.checkpoint import read_json, verify_directory
-from vla_lego.models.base import CachedPolicyModel
 from vla_lego.models.registry import load_model
 from vla_lego.robot import H1_LAYOUT
 
@@ -132,30 +128,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, options: ExportOp
     return export_policy(policy, out, options, source)
 
 
-@contextmanager
-def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary sibling of ``out`` that replaces it on success and vanishes on failure."""
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"export directory {out} exists and is not empty (use --overwrite)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        for p in tmp.rglob("*"):
-            if p.is_file():
-                with open(p, "rb") as f:
-                    os.fsync(f.fileno())
-        old = out.parent / f".{out.name}.old-{os.getpid()}" if out.exists() else None
-        if old is not None:
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def export_policy(
     policy: CachedPolicyModel, out: str | Path, options: ExportOptions, source: dict[str, Any]
 ) -> Manifest:
@@ -164,7 +136,8 @@ def export_policy(
     policy = policy.eval()
     if options.fmt == "tensorrt":
         require_tensorrt()  # fail before spending minutes on the ONNX graphs
-    with _staging(out, options.overwrite) as tmp:
+    exists = f"export directory {out} exists and is not empty (use --overwrite)"
+    with atomic_directory(out, options.overwrite, exists_error=exists) as tmp:
         t0 = time.perf_counter()
         graphs = export_graphs(policy, tmp, options)
         policy.processor.save(tmp / "processor")

@@ -10,10 +10,10 @@ TensorRT exists only where a user has it (JetPack, NGC containers); it is import
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from vla_lego.atomic import atomic_write_bytes
 from vla_lego.inference.trt_support import require_tensorrt
 
 PRECISION_FLAGS = {"fp32": (), "fp16": ("FP16",), "bf16": ("BF16",)}
@@ -83,13 +83,7 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} ({precision})")
-    tmp = plan_path.with_suffix(plan_path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(memoryview(serialized))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(plan_path)
-    return plan_path
+    return atomic_write_bytes(plan_path, memoryview(serialized))
 
 
 __all__ = ["PRECISION_FLAGS", "build_engine", "profile_shapes"]

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vla_lego.atomic import atomic_write_json
 from vla_lego.inference.errors import ManifestError, ModelVersionError
 from vla_lego.inference.registry import EXPORT_FORMAT
 
@@ -119,24 +118,9 @@ class Manifest:
 
     def write(self, export_dir: Path) -> Path:
         """Write ``manifest.json`` atomically (temp file, fsync, rename)."""
-        return write_json_atomic(export_dir / MANIFEST_NAME, self.to_dict())
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON to ``path`` so that readers see either the old or the complete new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return atomic_write_json(
+            export_dir / MANIFEST_NAME, self.to_dict(), indent=1, sort_keys=True
+        )
 
 
 def onnx_signature(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -259,5 +243,4 @@ __all__ = [
     "load_manifest",
     "onnx_signature",
     "sha256_file",
-    "write_json_atomic",
 ]

@@ -25,8 +25,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from vla_lego.atomic import atomic_write_json, replace_directory
 from vla_lego.train.distributed import DistInfo, barrier
-from vla_lego.train.state_io import fsync_dir, fsync_file, write_json, write_json_atomic
+from vla_lego.train.state_io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,9 @@ def _files_under(root: Path) -> list[Path]:
 
 
 def write_manifest(ckpt: Path, step: int) -> None:
-    """Hashes every file of ``ckpt`` (fsyncing it) and writes the manifest last."""
+    """Hashes every file of ``ckpt`` and writes the manifest last (the swap fsyncs them all)."""
     files = {}
     for path in _files_under(ckpt):
-        fsync_file(path)
         files[path.relative_to(ckpt).as_posix()] = {
             "size": path.stat().st_size,
             "sha256": _sha256(path),
@@ -188,13 +188,9 @@ class CheckpointManager:
         barrier(self.info)
         if self.info.is_main:
             write_manifest(tmp, step)
-            old = self.run_dir / f".old-{step_dir_name(step)}"
-            if final.exists():  # re-saving a step (e.g. after resume): replace it whole, and
-                shutil.rmtree(old, ignore_errors=True)  # never be without one (see clean_temp)
-                final.rename(old)
-            tmp.rename(final)
-            fsync_dir(self.run_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            # Re-saving a step (e.g. after resume) replaces it whole; the old one is parked where
+            # clean_temp looks, so a crash is never left without one.
+            replace_directory(tmp, final, old=self.run_dir / f".old-{step_dir_name(step)}")
             if val_loss is not None:
                 self._update_best(step, val_loss)
             self._prune()
@@ -210,9 +206,8 @@ class CheckpointManager:
             except ValueError:
                 current = None
         if current is None or val_loss < float(current["val_loss"]):
-            write_json_atomic(
-                pointer, {"dir": step_dir_name(step), "step": step, "val_loss": val_loss}
-            )
+            best = {"dir": step_dir_name(step), "step": step, "val_loss": val_loss}
+            atomic_write_json(pointer, best, indent=1)
 
     def _prune(self) -> None:
         best = self.best() if self.keep_best else None

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from vla_lego.atomic import fsync_file
+
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, torch.Tensor):
@@ -59,35 +61,12 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
 
-def fsync_file(path: Path) -> None:
-    """Flushes a written file to stable storage."""
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    """Flushes a directory entry (after a rename or a new file)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json(path: Path, obj: Any) -> None:
     """Writes JSON and fsyncs it (callers place it in a temp dir or rename it themselves)."""
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=1, sort_keys=False)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Writes JSON to ``path`` via a temp file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write_json(tmp, obj)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def save_state(state: Any, stem: Path) -> list[Path]:
@@ -124,10 +103,7 @@ def load_state(stem: Path) -> Any:
 
 
 __all__ = [
-    "fsync_dir",
-    "fsync_file",
     "load_state",
     "save_state",
     "write_json",
-    "write_json_atomic",
 ]
