@@ -19,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vla_lego.atomic import atomic_write_text
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 
@@ -115,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(out, flush=True)
         parts += [f"## {name}", "", f"`python bench/{name}.py` — {secs:.0f} s", "", out.strip(), ""]
     out_path = Path(a.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text("\n".join(parts) + "\n")
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, "\n".join(parts) + "\n")
     print(f"[bench] wrote {out_path} ({failed} failed)")
     return 1 if failed else 0
 

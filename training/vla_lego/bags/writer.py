@@ -18,6 +18,7 @@ from rosbags.interfaces import Connection, Qos
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
+from vla_lego.atomic import replace_directory
 from vla_lego.bags.typestore import BagError, build_typestore, ensure_type
 
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -26,25 +27,6 @@ STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": Sto
 def partial_path(path: Path) -> Path:
     """Staging directory the bag at ``path`` is written in (as ``<staging>/<name>``)."""
     return path.parent / f".{path.name}.partial"
-
-
-def _fsync_tree(path: Path) -> None:
-    for f in path.iterdir():
-        if f.is_file():
-            fd = os.open(f, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    _fsync_dir(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BagWriter:
@@ -163,15 +145,13 @@ class BagWriter:
         staged = self.tmp / self.path.name
         try:
             writer.close()
-            _fsync_tree(staged)
         except BaseException:
             writer.abort()
             raise
-        if self.path.exists() and self.overwrite:
-            shutil.rmtree(self.path)
-        os.replace(staged, self.path)
+        if self.path.exists() and not self.overwrite:  # appeared since __init__: keep the partial
+            raise FileExistsError(f"bag {self.path} exists already; the new one is in {self.tmp}")
+        replace_directory(staged, self.path)  # fsyncs the bag first
         self.tmp.rmdir()
-        _fsync_dir(self.path.parent)
         return self.path
 
     def abort(self, keep_partial: bool = False) -> None:

@@ -32,7 +32,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from vla_lego.atomic import replace_directory, temp_directory
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 CODEBASE_VERSION = "v3.0"
@@ -150,8 +150,7 @@ class LeRobotV3Writer:
         self.layout = layout
         self.robot_type = robot_type
         self.overwrite = overwrite
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.tmp-", dir=self.root.parent))
+        self._tmp = temp_directory(self.root)
         self._data_path = self._tmp / DEFAULT_DATA_PATH.format(chunk_index=0, file_index=0)
         self._data_path.parent.mkdir(parents=True)
         self._schema = self._make_schema()
@@ -348,12 +347,7 @@ class LeRobotV3Writer:
         tasks.to_parquet(self._tmp / TASKS_PATH)
         _write_json(self._tmp / STATS_PATH, _jsonable(self._stats()))
         _write_json(self._tmp / INFO_PATH, self._info())
-        for p in (self._data_path, ep_path, self._tmp / TASKS_PATH):
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        os.replace(self._tmp, self.root)
+        replace_directory(self._tmp, self.root)
         self._closed = True
         return self.root
 

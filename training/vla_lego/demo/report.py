@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vla_lego.atomic import atomic_directory
 from vla_lego.demo.config import DemoConfig
 from vla_lego.eval.types import wilson_interval
 
@@ -144,29 +145,19 @@ def write_report(
     table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     summary["table"] = table
     out = cfg.root / "report"
-    tmp = cfg.root / "report.tmp"
-    if tmp.exists():
-        import shutil
+    with atomic_directory(out, overwrite=True) as tmp:
+        files = _plots(tmp, outcomes, periods)
+        if ros["frames"]:
+            import imageio.v2 as imageio
 
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    files = _plots(tmp, outcomes, periods)
-    if ros["frames"]:
-        import imageio.v2 as imageio
-
-        imageio.mimsave(tmp / "episode0.gif", ros["frames"], duration=0.2, loop=0)
-        files.append("episode0.gif")
-    md = [f"# VLA-LEGO demo: {cfg.task}", "", table, ""]
-    md += [f"![{f}]({f})" for f in files if f.endswith((".png", ".gif"))]
-    if replay:
-        md += ["", f"Replay-eval report of episode 0: `{replay['report']}`"]
-    (tmp / "summary.md").write_text("\n".join(md) + "\n")
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+            imageio.mimsave(tmp / "episode0.gif", ros["frames"], duration=0.2, loop=0)
+            files.append("episode0.gif")
+        md = [f"# VLA-LEGO demo: {cfg.task}", "", table, ""]
+        md += [f"![{f}]({f})" for f in files if f.endswith((".png", ".gif"))]
+        if replay:
+            md += ["", f"Replay-eval report of episode 0: `{replay['report']}`"]
+        (tmp / "summary.md").write_text("\n".join(md) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary
 
 

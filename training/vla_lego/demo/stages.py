@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vla_lego.atomic import atomic_write_json
 from vla_lego.demo.config import STAGE_FIELDS, DemoConfig
 
 MARKER = "_stage.json"
@@ -53,9 +53,7 @@ def cached(
     result = build(out)
     result["seconds"] = round(time.monotonic() - t0, 1)
     result["cache_key"] = key
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "result": result}, indent=2))
-    os.replace(tmp, marker)
+    atomic_write_json(marker, {"key": key, "result": result})
     return result
 
 
