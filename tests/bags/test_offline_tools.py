@@ -308,3 +308,11 @@ def test_play_topic_selection(tmp_path: Path) -> None:
         assert T.ARM_COMMAND_TOPIC not in default and T.JOINT_STATES_TOPIC in default
         with pytest.raises(ValueError, match="nothing to play"):
             _selected(reader, PlayOptions(exclude=tuple(reader.topics)))
+
+
+def test_camera_items_parse_name_equals_topic() -> None:
+    items = ["head=/h1/camera/head/image_raw", "wrist=/c/w/compressed"]
+    assert T.parse_camera_items(items) == {"head": T.HEAD_CAMERA_TOPIC, "wrist": "/c/w/compressed"}
+    for bad in ("head", "=/t", "head=topic"):
+        with pytest.raises(ValueError, match="expects NAME=/topic"):
+            T.parse_camera_items([bad])

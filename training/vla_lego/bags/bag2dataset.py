@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = ConvertConfig(
             fps=args.fps,
-            cameras=parse_camera_items(args.camera),
+            cameras=T.parse_camera_items(args.camera) if args.camera else None,
             state_topics=tuple(args.state_topics),
             action_topics=tuple(args.action_topics),
             instruction_topic=args.instruction_topic,
@@ -464,19 +464,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f" ({s.skipped_short} short stretches skipped)" if s.skipped_short else "")
     )
     return 0
-
-
-def parse_camera_items(items: Sequence[str] | None) -> dict[str, str] | None:
-    """``NAME=TOPIC`` items -> mapping (None when not given)."""
-    if not items:
-        return None
-    out = {}
-    for item in items:
-        name, sep, topic = item.partition("=")
-        if not sep or not name or not topic.startswith("/"):
-            raise ValueError(f"--camera expects NAME=/topic, got {item!r}")
-        out[name] = topic
-    return out
 
 
 __all__ = ["ConvertConfig", "ConvertSummary", "build_parser", "convert", "main"]

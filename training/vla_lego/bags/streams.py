@@ -62,13 +62,10 @@ def parse_camera_args(items: Sequence[str] | None, reader: BagReader) -> dict[st
         BagError: a malformed item, or no camera topic at all.
     """
     if items:
-        out: dict[str, str] = {}
-        for item in items:
-            name, sep, topic = item.partition("=")
-            if not sep or not name or not topic.startswith("/"):
-                raise BagError(f"--camera expects NAME=/topic, got {item!r}")
-            out[name] = topic
-        return out
+        try:
+            return T.parse_camera_items(items)
+        except ValueError as e:
+            raise BagError(str(e)) from None
     found = discover_cameras(reader)
     if not found:
         have = ", ".join(f"{t} [{s.msgtype}]" for t, s in sorted(reader.topics.items()))

@@ -5,6 +5,8 @@ ROS nodes take these as parameter defaults; bag tools and tests import them from
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # ROS 2 graph
 HEAD_CAMERA_TOPIC = "/h1/camera/head/image_raw"
 WRIST_CAMERA_TOPICS = ("/h1/camera/left_wrist/image_raw", "/h1/camera/right_wrist/image_raw")
@@ -46,6 +48,21 @@ def camera_name_from_topic(topic: str) -> str:
     return parts[-1]
 
 
+def parse_camera_items(items: Iterable[str]) -> dict[str, str]:
+    """``["head=/h1/camera/head/image_raw", ...]`` (``--camera NAME=/topic``) -> view -> topic.
+
+    Raises:
+        ValueError: an item that is not ``NAME=/topic``.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, topic = item.partition("=")
+        if not sep or not name or not topic.startswith("/"):
+            raise ValueError(f"--camera expects NAME=/topic, got {item!r}")
+        out[name] = topic
+    return out
+
+
 __all__ = [
     "ACTION_CHUNK_TOPIC",
     "ARM_COMMAND_TOPIC",
@@ -61,4 +78,5 @@ __all__ = [
     "SIM_TASK_STATUS_TOPIC",
     "WRIST_CAMERA_TOPICS",
     "camera_name_from_topic",
+    "parse_camera_items",
 ]
