@@ -56,7 +56,7 @@ def test_auto_device_picks_what_this_machine_has() -> None:
 
 
 def test_python_factory_spec_gives_a_policy_with_known_output() -> None:
-    policy = load_policy_from_spec("python:vla_lego.inference.scripted:hold")
+    policy = load_policy_from_spec("python:vla_lego.runtime.scripted:hold")
     assert isinstance(policy, Policy)
     state = np.linspace(-0.2, 0.9, H1_LAYOUT.dim)
     state[0] = 99.0  # beyond the limit: the hold policy clips
@@ -67,7 +67,7 @@ def test_python_factory_spec_gives_a_policy_with_known_output() -> None:
     assert chunk.observation_time == 3.5 and "total" in chunk.timings
 
     small = load_policy_from_spec(
-        {"factory": "vla_lego.inference.scripted:hold", "kwargs": {"horizon": 4, "dt": 0.02}}
+        {"factory": "vla_lego.runtime.scripted:hold", "kwargs": {"horizon": 4, "dt": 0.02}}
     )
     out = small.predict(_obs(np.zeros(H1_LAYOUT.dim)))
     assert out.horizon == 4 and out.dt == 0.02
@@ -76,9 +76,9 @@ def test_python_factory_spec_gives_a_policy_with_known_output() -> None:
 @pytest.mark.parametrize(
     ("spec", "error", "match"),
     [
-        ("python:vla_lego.inference.scripted", ValueError, "module:attr"),
+        ("python:vla_lego.runtime.scripted", ValueError, "module:attr"),
         ("python:vla_lego.nope:make", ValueError, "cannot import"),
-        ("python:vla_lego.inference.scripted:missing", ValueError, "no attribute"),
+        ("python:vla_lego.runtime.scripted:missing", ValueError, "no attribute"),
         ("python:vla_lego.inference.timing:StageTimer", TypeError, "not a Policy"),
         ("", ValueError, "empty policy spec"),
         ({"path": "/x", "factory": "a:b"}, ValueError, "both"),
@@ -97,7 +97,7 @@ def test_backend_prefix_spec_routes_to_that_backend(tmp_path: Path) -> None:
 
 def test_string_spec_options_and_factory_kwargs(tmp_path: Path) -> None:
     """The forms the policy node and replay-eval pass: one string plus kwargs/options."""
-    hold = "python:vla_lego.inference.scripted:hold"
+    hold = "python:vla_lego.runtime.scripted:hold"
     chunk = load_policy_from_spec(hold, kwargs={"horizon": 3}, device="cpu", seed=None).predict(
         _obs(np.zeros(H1_LAYOUT.dim))
     )

@@ -6,37 +6,28 @@ check that commands travel policy -> bridge -> rt/arm_sdk -> simulated robot -> 
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
 from vla_lego.inference.types import ActionChunk, Observation
 from vla_lego.robot import H1_LAYOUT
+from vla_lego.runtime.scripted import HoldPolicy
 
 L_ELBOW = H1_LAYOUT.index("left_elbow_joint")
 
 
-class ReachPolicy:
+class ReachPolicy(HoldPolicy):
     """Moves the left elbow to ``elbow`` and holds every other joint where it is measured."""
 
     def __init__(self, elbow: float = 0.8, horizon: int = 10, dt: float = 0.1) -> None:
-        self.elbow, self.horizon, self.dt = float(elbow), int(horizon), float(dt)
-        self.calls = 0
-
-    def reset(self) -> None:
-        self.calls = 0
+        super().__init__(horizon=horizon, dt=dt)
+        self.elbow = float(elbow)
 
     def predict(self, observation: Observation) -> ActionChunk:
         if "head" not in observation.images:
             raise ValueError(f"expected a head image, got {list(observation.images)}")
-        target = H1_LAYOUT.clip(np.asarray(observation.state, dtype=np.float64))
-        target[L_ELBOW] = self.elbow
-        self.calls += 1
-        return ActionChunk(
-            actions=np.repeat(target[None].astype(np.float32), self.horizon, axis=0),
-            dt=self.dt,
-            subtask_text="reach",
-            timings={"total": 0.0},
-            observation_time=observation.timestamp,
-        )
+        chunk = super().predict(observation)
+        chunk.actions[:, L_ELBOW] = self.elbow
+        return replace(chunk, subtask_text="reach")
 
 
 def reach(elbow: float = 0.8) -> ReachPolicy:

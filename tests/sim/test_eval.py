@@ -35,7 +35,7 @@ def test_expert_policy_reaches_its_success_and_writes_report(tmp_path: Path) -> 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "spec", ["python:vla_lego.inference.scripted:hold", "python:vla_lego.eval.sim:zero_policy"]
+    "spec", ["python:vla_lego.runtime.scripted:hold", "python:vla_lego.eval.sim:zero_policy"]
 )
 def test_hold_and_zero_policies_never_succeed(spec: str) -> None:
     summary = evaluate(spec, EvalConfig(task="pick_place", episodes=1, seed=40), progress=False)

@@ -1,9 +1,10 @@
-"""Policies with known output, for tests, benchmarks and smoke runs of the runtime.
+"""Policies with known output, for tests, benchmarks, baselines and smoke runs of the stack.
 
 They implement the :class:`~vla_lego.inference.types.Policy` protocol and load through
-``load_policy_from_spec("python:vla_lego.runtime.scripted:SinePolicy")`` (or a mapping with
-``factory`` and ``kwargs``). Their output is a closed-form function of time, so a test can compute
-exactly what the robot should be commanded.
+``load_policy_from_spec("python:vla_lego.runtime.scripted:SinePolicy")`` (a class or factory:
+``SinePolicy``, ``hold``, ``zero_policy``; or a mapping with ``factory`` and ``kwargs``). Their
+output is a closed-form function of time and state, so a test can compute exactly what the robot
+should be commanded.
 """
 
 from __future__ import annotations
@@ -99,4 +100,49 @@ class SinePolicy:
             a = np.tanh(a @ a.T * 1e-3)
 
 
-__all__ = ["SinePolicy"]
+class HoldPolicy:
+    """Commands the measured state (clipped to the joint limits) for ``horizon`` steps.
+
+    Args:
+        horizon: Number of actions per chunk (>= 1).
+        dt: Seconds between actions (> 0).
+        layout: Robot layout the state is given in.
+    """
+
+    def __init__(self, horizon: int = 50, dt: float = 0.1, layout: ActionLayout = H1_LAYOUT):
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0, got {dt}")
+        self.horizon = int(horizon)
+        self.dt = float(dt)
+        self.layout = layout
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def predict(self, observation: Observation) -> ActionChunk:
+        t0 = time.perf_counter()
+        state = np.asarray(observation.state, dtype=np.float64)
+        if state.shape != (self.layout.dim,) or not np.all(np.isfinite(state)):
+            raise ValueError(
+                f"state must be finite with shape ({self.layout.dim},), got shape {state.shape}"
+            )
+        target = self.layout.clip(state).astype(np.float32)
+        self.calls += 1
+        return ActionChunk(
+            actions=np.repeat(target[None], self.horizon, axis=0),
+            dt=self.dt,
+            subtask_text="hold",
+            timings={"total": (time.perf_counter() - t0) * 1e3},
+            observation_time=observation.timestamp,
+        )
+
+
+def hold(horizon: int = 50, dt: float = 0.1) -> HoldPolicy:
+    """Factory for ``python:vla_lego.runtime.scripted:hold``."""
+    return HoldPolicy(horizon=horizon, dt=dt)
+
+
+__all__ = ["HoldPolicy", "SinePolicy", "hold"]
