@@ -9,7 +9,7 @@ of the joints, e.g. arms and hands); a name set that does not fit the layout is 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,12 +181,6 @@ class JointMapper:
         return cols.layout_index, vals[cols.message_index]
 
 
-def topics_of_type(reader: BagReader, msgtypes: Iterable[str]) -> list[str]:
-    """Topics of the bag whose type is one of ``msgtypes``."""
-    wanted = set(msgtypes)
-    return sorted(t for t, s in reader.topics.items() if s.msgtype in wanted)
-
-
 def require_inputs(
     reader: BagReader,
     cameras: Mapping[str, str],
@@ -212,5 +206,4 @@ __all__ = [
     "msg_time",
     "parse_camera_args",
     "require_inputs",
-    "topics_of_type",
 ]

@@ -142,13 +142,6 @@ def ensure_type(store: Typestore, msgtype: str, where: str = "") -> None:
         )
 
 
-def message_definition(store: Typestore, msgtype: str) -> tuple[str, str]:
-    """``(msgdef text, RIHS01 hash)`` of ``msgtype`` as rosbag2 stores them."""
-    ensure_type(store, msgtype)
-    msgdef, _ = store.generate_msgdef(msgtype, ros_version=2)
-    return msgdef, store.hash_rihs01(msgtype)
-
-
 __all__ = [
     "DEFAULT_STORE",
     "PROJECT_MSG_PACKAGE",
@@ -157,6 +150,5 @@ __all__ = [
     "build_typestore",
     "ensure_type",
     "find_msg_dir",
-    "message_definition",
     "register_package",
 ]

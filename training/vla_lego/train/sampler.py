@@ -62,12 +62,6 @@ class ResumableShardedSampler(Sampler[int]):
             return (self.num_samples // self.global_micro_batch) * self.global_micro_batch
         return (self.num_samples // self.world_size) * self.world_size
 
-    @property
-    def micro_steps_per_epoch(self) -> int:
-        """Micro-batches each rank gets per epoch."""
-        per_rank = self.usable // self.world_size
-        return -(-per_rank // self.batch_size)
-
     def set_epoch(self, epoch: int, start_micro_step: int = 0) -> None:
         """Selects the epoch and how many micro-steps of it were already consumed."""
         self.epoch = epoch
