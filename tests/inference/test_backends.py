@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vla_lego.inference import Observation, Policy, load_policy
-from vla_lego.inference.engine import observation_to_batch
+from vla_lego.inference.engine import observation_noise, observation_to_batch
 from vla_lego.inference.registry import guess_backend
 from vla_lego.inference.torch_backend import resolve_checkpoint
 from vla_lego.models.eo1 import EO1Config, EO1Policy
@@ -49,7 +49,7 @@ def test_torch_backend_runs_the_models_own_sampler(checkpoint: Path) -> None:
     )
 
     model = EO1Policy.from_pretrained(checkpoint)
-    noise = np.random.default_rng(4).standard_normal((1, 50, 32), dtype=np.float32)
+    noise = observation_noise(4, obs.timestamp, 0, (1, 50, 32))  # the first chunk of that stamp
     batch = observation_to_batch(obs, model.config.image_size)
     ref, texts = model.sample_actions(batch, noise=torch.from_numpy(noise), decode_text=True)
     np.testing.assert_allclose(chunk.actions, ref[0].numpy(), atol=1e-5)

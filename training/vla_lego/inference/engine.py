@@ -91,6 +91,19 @@ def sequential_positions(start: int, length: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(pos, (3, 1, length)))
 
 
+def _stamp_us(timestamp: float) -> int:
+    return round(float(timestamp) * 1e6) % (1 << 63)
+
+
+def observation_noise(
+    seed: int, timestamp: float, repeat: int, shape: tuple[int, ...]
+) -> np.ndarray:
+    """The noise :class:`ChunkPolicy` samples an observation stamped ``timestamp`` from (its
+    ``repeat``-th prediction of that stamp since a reset): standard normal, float32."""
+    rng = np.random.default_rng([int(seed), _stamp_us(timestamp), int(repeat)])
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
 @dataclass
 class SampleResult:
     """Model-space result of one prediction (before un-normalising)."""
@@ -107,7 +120,10 @@ class ChunkPolicy:
         graphs: The backend.
         processor: The model's processor (from the checkpoint or export directory).
         dt: Seconds between actions of a chunk.
-        seed: Seed of the noise RNG; :meth:`reset` rewinds it.
+        seed: Seed of the noise; :meth:`reset` rewinds it. A chunk's noise is a function of the
+            seed, the observation's timestamp and how often that timestamp was seen since the
+            last reset (not of how many chunks came before), so a replay that cannot reproduce
+            one chunk (its frame is not in the bag) still reproduces every other.
         decode_text: Decode the subtask text before the actions.
         backend: Name reported in :attr:`name`.
     """
@@ -129,17 +145,30 @@ class ChunkPolicy:
         self.decode_text = bool(decode_text)
         self.name = backend
         self.rng = np.random.default_rng(self.seed)
+        self._last_stamp: int | None = None
+        self._repeats = 0
 
     # Follows Observation.guidance (real-time chunking) in the shared host loop, on every backend.
     supports_guidance = True
 
     def reset(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+        self._last_stamp, self._repeats = None, 0
 
-    def draw_noise(self) -> np.ndarray:
-        """Next standard-normal noise block ``float32 [1, H, max_action_dim]``."""
+    def draw_noise(self, timestamp: float | None = None) -> np.ndarray:
+        """A standard-normal noise block ``float32 [1, H, max_action_dim]``.
+
+        Args:
+            timestamp: Observation time: the noise is drawn from ``(seed, timestamp in µs,
+                repeat)``; None draws the next block of the seeded sequence.
+        """
         shape = (1, self.config.action_horizon, self.config.max_action_dim)
-        return self.rng.standard_normal(shape, dtype=np.float32)
+        if timestamp is None:
+            return self.rng.standard_normal(shape, dtype=np.float32)
+        stamp = _stamp_us(timestamp)
+        self._repeats = self._repeats + 1 if stamp == self._last_stamp else 0
+        self._last_stamp = stamp
+        return observation_noise(self.seed, timestamp, self._repeats, shape)
 
     def predict(self, observation: Observation) -> ActionChunk:
         timer = StageTimer(self.graphs.sync)
@@ -149,7 +178,8 @@ class ChunkPolicy:
                 observation, cfg.image_size, cfg.patch_size * cfg.spatial_merge_size
             )
             inputs = self.processor(batch)
-        res = self.sample(inputs, self.draw_noise(), timer, observation.guidance)
+        noise = self.draw_noise(observation.timestamp)
+        res = self.sample(inputs, noise, timer, observation.guidance)
         with timer.stage("postprocess"):
             actions = self.processor.postprocess_actions(res.actions)[0].astype(np.float32)
         return ActionChunk(
@@ -292,6 +322,7 @@ __all__ = [
     "SampleResult",
     "StepGraphs",
     "inputs_to_feeds",
+    "observation_noise",
     "observation_to_batch",
     "sequential_positions",
 ]
