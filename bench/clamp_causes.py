@@ -93,6 +93,7 @@ def run(policy: str, episodes: int, seed: int, overrides: dict[str, Any]) -> dic
     """Evaluate and return the summary plus the per-phase table."""
     values = node_values((), overrides)
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    probes: list[_Probe] = []
     build = sim_eval.build_controller
 
     def patched(values_: Any, policy_: Any, clock: Any, **kw: Any) -> Any:
@@ -106,6 +107,7 @@ def run(policy: str, episodes: int, seed: int, overrides: dict[str, Any]) -> dic
 
         c = build(values_, policy_, clock, on_chunk=on_chunk, **kw)
         holder.append(_Probe(c, float(values_["blend_time"]), table))
+        probes.append(holder[0])
         return c
 
     sim_eval.build_controller = patched
@@ -117,6 +119,14 @@ def run(policy: str, episodes: int, seed: int, overrides: dict[str, Any]) -> dic
     summary.pop("per_episode", None)
     summary.pop("node_settings", None)
     summary["phases"] = {p: dict(table[p]) for p in PHASES if p in table}
+    # What the scheduler's own shaping changed (settings interpolation / feasible_targets).
+    stats = [pr.c.scheduler.stats for pr in probes]
+    joint_ticks = max(1, sum(r["joint_ticks"] for r in summary["phases"].values()))
+    summary["scheduler"] = {
+        "clipped_actions": sum(s["clipped_actions"] for s in stats),
+        "shaped_values": sum(s["shaped_values"] for s in stats),
+        "shaped_share": sum(s["shaped_values"] for s in stats) / joint_ticks,
+    }
     return summary
 
 
@@ -154,7 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{args.policy}: success {summary['successes']}/{summary['episodes']}, "
         f"safety_clamp_share {100 * summary['safety_clamp_share']:.2f} %, "
-        f"max_join_jump {summary['max_join_jump']:.3f}"
+        f"max_join_jump {summary['max_join_jump']:.3f}; scheduler shaped "
+        f"{100 * summary['scheduler']['shaped_share']:.2f} % of joint-ticks, clipped "
+        f"{summary['scheduler']['clipped_actions']} action values"
     )
     print(format_table(summary))
     if args.json:

@@ -60,7 +60,30 @@ def test_idle_until_task_then_commands_at_control_rate_following_chunks(make_gra
     status = d.statuses[-1][1]
     assert status.subtask_text == "follow the sine" and status.instruction == "stack the red brick"
     assert abs(status.control_rate - 50.0) <= 5.0 and status.last_inference_latency > 0.04
+    # The scheduler shapes the stream to the limits (feasible_targets): the filter never acts.
+    counts = [status.clamp_position, status.clamp_velocity, status.clamp_acceleration]
+    assert status.safety_clamp_count == 0 and counts == [0, 0, 0], (status, counts)
     assert g.close() == 0  # SIGINT: clean exit
+
+
+def test_status_reports_the_safety_filter_per_cause(make_graph, check_safe):
+    """A sine far faster than the limits, with the scheduler's shaping off: the filter rate-limits
+    it, and the status carries its per-cause counts next to the total."""
+    import json
+
+    kwargs = {"horizon": 10, "dt": 0.1, "amplitude": 1.0, "frequency": 1.0, "latency": 0.02}
+    g = make_graph(policy_kwargs=json.dumps(kwargs), feasible_targets=False)
+    d = g.driver
+    g.start_task()
+    assert d.wait_state(RUNNING, 5.0), d.statuses[-1][1].reason if d.statuses else "no status"
+    assert wait_until(lambda: d.statuses[-1][1].clamp_acceleration > 0, 5.0)
+    time.sleep(0.3)
+    s = d.statuses[-1][1]
+    assert s.clamp_velocity > 0 and s.clamp_acceleration > 0 and s.clamp_nonfinite == 0, s
+    # Each changed value counts once in the total and under at least one cause.
+    assert 0 < s.safety_clamp_count <= s.clamp_position + s.clamp_velocity + s.clamp_acceleration
+    check_safe(d.commands)
+    assert g.close() == 0
 
 
 def test_instruction_topic_starts_and_empty_instruction_holds(make_graph, check_safe, wait):

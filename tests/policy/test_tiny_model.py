@@ -60,6 +60,7 @@ def test_tiny_exported_model_drives_safe_commands_at_rate(make_graph, check_safe
         policy=f"onnxruntime:{tiny_export}",
         policy_kwargs="{}",
         blend="none",
+        interpolation="linear",  # chunk_value below interpolates linearly
         arm_max_velocity=9.0,
         hand_max_velocity=2.0,
         arm_max_acceleration=1000.0,

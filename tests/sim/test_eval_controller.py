@@ -81,7 +81,8 @@ def test_direct_episode_replays_to_the_same_commands(
             for m in chunks
         ]
         assert min(lag) >= delay - 1e-6
-    assert summary["safety_clamps"] > 0  # the filter is part of the direct path
+    # The deployed feasible_targets shapes the stream to the limits: the filter has nothing left.
+    assert summary["safety_clamps"] == 0
     times, direct = _recorded_commands(bag)
     assert len(times) == 150  # 3 s at the node's 50 Hz
     # Commands obey the node's limits: velocity within arm/hand max_velocity per tick.
@@ -111,11 +112,12 @@ def test_direct_episode_replays_to_the_same_commands(
 def test_node_settings_change_the_direct_evaluation(tiny_checkpoint: Path, tmp_path: Path) -> None:
     spec = f"torch:{tiny_checkpoint}"
     cfg = EvalConfig(task="pick_place", episodes=1, seed=5, time_limit=2.0, gif_episodes=0)
-    fast = evaluate(
-        spec, cfg, values=node_values(overrides={"min_inference_period": 0.0}), progress=False
-    )
+    raw = {"min_inference_period": 0.0, "feasible_targets": False}
+    fast = evaluate(spec, cfg, values=node_values(overrides=raw), progress=False)
     slow = evaluate(spec, cfg, progress=False)  # the deployed 0.5 s
     assert fast["per_episode"][0]["policy_calls"] > slow["per_episode"][0]["policy_calls"]
+    # The safety filter is in the direct path: it acts on the untrained model's unshaped jumps.
+    assert fast["safety_clamps"] > 0 and slow["safety_clamps"] == 0
     params = tmp_path / "p.yaml"
     params.write_text("/**:\n  ros__parameters:\n    control_rate: 500.5\n")
     assert main(["--policy", spec, "--episodes", "1", "--params", str(params)]) == 2

@@ -39,7 +39,7 @@ from vla_lego.bags.streams import (
     require_inputs,
 )
 from vla_lego.bags.typestore import BagError
-from vla_lego.inference.types import ActionChunk, Observation, Policy
+from vla_lego.inference.types import ActionChunk, Observation, Policy, supports_guidance
 from vla_lego.robot import H1_LAYOUT, ActionLayout, LayoutMismatchError
 from vla_lego.runtime import InputRejectedError, SafetyLimits
 from vla_lego.runtime.build import build_controller, camera_map, safety_limits
@@ -259,6 +259,10 @@ class _GatedPolicy:
         self.release = threading.Event()
         self.last: tuple[Observation, ActionChunk] | None = None
         self.errors: dict[str, int] = {}  # what predict raised (the controller only holds)
+
+    @property
+    def supports_guidance(self) -> bool:
+        return supports_guidance(self.inner)
 
     def reset(self) -> None:
         self.inner.reset()

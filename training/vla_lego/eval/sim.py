@@ -45,7 +45,7 @@ from tqdm import tqdm
 from vla_lego.bags.episode import EpisodeBag
 from vla_lego.eval.report import write_report
 from vla_lego.eval.types import EpisodeResult, EvalConfig, wilson_interval
-from vla_lego.inference.types import ActionChunk, Observation, Policy
+from vla_lego.inference.types import ActionChunk, Observation, Policy, supports_guidance
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT
 from vla_lego.runtime.build import build_controller, load_policy, node_values
 from vla_lego.runtime.controller import ChunkEvent, PolicyController
@@ -107,6 +107,10 @@ class _Gate:
         self.open = True
         self.computed, self.release = threading.Event(), threading.Event()
 
+    @property
+    def supports_guidance(self) -> bool:
+        return supports_guidance(self.inner)
+
     def reset(self) -> None:
         self.inner.reset()
 
@@ -124,6 +128,10 @@ class _TimedPolicy:
 
     def __init__(self, inner: Policy) -> None:
         self.inner, self.calls, self.seconds = inner, 0, 0.0
+
+    @property
+    def supports_guidance(self) -> bool:
+        return supports_guidance(self.inner)
 
     def reset(self) -> None:
         self.inner.reset()
@@ -255,7 +263,7 @@ def run_episode(
         traj["t"].append(env.sim_time)
         held = env.state()
         traj["command"].append((out.command.position if out.command is not None else held).tolist())
-        traj["target"].append((out.target if out.target is not None else held).tolist())
+        traj["target"].append((out.planned if out.planned is not None else held).tolist())
         traj["state"].append(env.state().tolist())
         if frames is not None and env.sim_time - t0 >= n_gif / cfg.gif_fps - 1e-9:
             frames.append(env.render("head"))
@@ -294,8 +302,9 @@ def _start_delayed(controller: PolicyController, gate: _Gate) -> threading.Threa
 
 
 def _largest_join_jump(targets: list[list[float]], joins: list[int], period: float) -> float:
-    """Largest change of target joint velocity (rad/s or 1/s) across a chunk join, before the
-    safety filter (whose acceleration limit would cap every step at the same value)."""
+    """Largest change of target joint velocity (rad/s or 1/s) across a chunk join, in the planned
+    stream (target shaping and the safety filter would cap every step at the acceleration limit,
+    so after them it would say nothing)."""
     if len(targets) < 3:
         return 0.0
     v = np.diff(np.asarray(targets, np.float64), axis=0) / period

@@ -74,10 +74,10 @@ class EpisodeResult:
         policy_calls: ``predict`` calls.
         mean_inference_ms: Mean wall-clock time of a ``predict`` call.
         safety_clamps: Joint-ticks the safety filter changed.
-        join_jump: Largest change of target joint velocity across a chunk join, before the
-            safety filter (unit/s).
-        trajectory: ``t``, ``command``, ``target`` (before the filter), ``state`` lists (per
-            control tick).
+        join_jump: Largest change of target joint velocity across a chunk join, in the
+            scheduler's planned stream (before shaping and the safety filter; unit/s).
+        trajectory: ``t``, ``command``, ``target`` (the planned stream, before shaping and the
+            filter), ``state`` lists (per control tick).
     """
 
     seed: int

@@ -95,8 +95,14 @@ def sync_config(values: Mapping[str, Any], camera_names: Iterable[str]) -> SyncC
 
 
 def scheduler_config(values: Mapping[str, Any]) -> SchedulerConfig:
-    """Chunk blending."""
-    return SchedulerConfig(values["blend"], values["blend_time"], values["ensemble_decay"])
+    """Chunk blending, interpolation and target shaping."""
+    return SchedulerConfig(
+        values["blend"],
+        values["blend_time"],
+        values["ensemble_decay"],
+        interpolation=values["interpolation"],
+        feasible_targets=values["feasible_targets"],
+    )
 
 
 def safety_limits(values: Mapping[str, Any], layout: ActionLayout = H1_LAYOUT) -> SafetyLimits:
@@ -120,6 +126,7 @@ def controller_config(values: Mapping[str, Any]) -> ControllerConfig:
         inference_nice=values["inference_nice"],
         hold_relatch_distance=values["hold_relatch_distance"],
         max_consecutive_failures=values["max_consecutive_failures"],
+        rtc_delay=values["rtc_delay"],
     )
 
 
@@ -144,11 +151,12 @@ def build_controller(
     """
     POLICY_PARAMS.check_rules(values)
     names = tuple(cameras) if cameras is not None else tuple(camera_map(values))
+    limits, period = safety_limits(values, layout), 1.0 / values["control_rate"]
     return PolicyController(
         policy,
         ObservationSync(layout, sync_config(values, names)),
-        ChunkScheduler(layout.dim, scheduler_config(values)),
-        SafetyFilter(safety_limits(values, layout), 1.0 / values["control_rate"]),
+        ChunkScheduler(layout.dim, scheduler_config(values), limits, period),
+        SafetyFilter(limits, period),
         clock=clock,
         config=controller_config(values),
         on_chunk=on_chunk,

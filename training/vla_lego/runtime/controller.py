@@ -27,6 +27,8 @@ drive it. All public methods are thread-safe.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import os
 import threading
@@ -37,14 +39,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vla_lego.inference.types import ActionChunk, Policy
+from vla_lego.inference.types import ActionChunk, Observation, Policy, supports_guidance
 from vla_lego.runtime.policy_params import POLICY_PARAMS as _P
 from vla_lego.runtime.safety import SafeCommand, SafetyFilter
+from vla_lego.runtime.rtc import RtcRequest, rtc_guidance
 from vla_lego.runtime.scheduler import ChunkAccept, ChunkScheduler
 from vla_lego.runtime.sync import ObservationSync
 
 STATE_IDLE, STATE_RUNNING, STATE_HOLDING, STATE_FAULT = 0, 1, 2, 3
 STATE_NAMES = {STATE_IDLE: "idle", STATE_RUNNING: "running", STATE_HOLDING: "holding", 3: "fault"}
+_LATENCY_HISTORY = 10  # accepted chunks whose latency sizes the rtc prefix
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class ControllerConfig:
         max_consecutive_failures: After this many policy failures in a row (exceptions, invalid
             chunks) the controller enters FAULT: it holds and stops calling the policy until the
             task is set again (the operator's acknowledgement). 0: never fault, keep retrying.
+        rtc_delay: With ``blend: rtc``, the seconds from observation to chunk arrival that the
+            next chunk's frozen prefix covers; negative: the largest of the last 10 measured
+            latencies.
     """
 
     # Defaults and ranges: the node's settings in vla_lego.runtime.policy_params.
@@ -74,6 +82,7 @@ class ControllerConfig:
     inference_nice: int = _P.default("inference_nice")
     hold_relatch_distance: float = _P.default("hold_relatch_distance")
     max_consecutive_failures: int = _P.default("max_consecutive_failures")
+    rtc_delay: float = _P.default("rtc_delay")
 
     def __post_init__(self) -> None:
         for name in (
@@ -82,6 +91,7 @@ class ControllerConfig:
             "inference_nice",
             "hold_relatch_distance",
             "max_consecutive_failures",
+            "rtc_delay",
         ):
             _P.check(name, getattr(self, name))
         if self.rate_window < 2:
@@ -92,13 +102,16 @@ class ControllerConfig:
 class TickOutput:
     """Result of one control tick: ``command`` is None when nothing may be published.
 
-    ``target`` is what the scheduler asked for before the safety filter (None with no command).
+    ``target`` is what the scheduler asked for before the safety filter (None with no command);
+    ``planned`` the scheduler's interpolated, blended stream before it shaped it to the limits
+    (``target`` itself when it does not shape): what the chunk joins look like.
     """
 
     state: int
     reason: str
     command: SafeCommand | None
     target: np.ndarray | None = None
+    planned: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,13 @@ class ChunkEvent:
 
 @dataclass(frozen=True)
 class ControllerStatus:
-    """Snapshot for status reporting."""
+    """Snapshot for status reporting.
+
+    ``clamp_count`` counts the command values the safety filter changed; ``clamp_*`` are its
+    per-cause counters (values clipped to a position limit, rate-limited for velocity, for
+    acceleration, and non-finite targets rejected, one per tick): one changed
+    value can count under several causes.
+    """
 
     state: int
     reason: str
@@ -123,6 +142,10 @@ class ControllerStatus:
     clamp_count: int
     chunks: int
     inference_failures: int
+    clamp_position: int = 0
+    clamp_velocity: int = 0
+    clamp_acceleration: int = 0
+    clamp_nonfinite: int = 0
 
 
 class PolicyController:
@@ -136,6 +159,9 @@ class PolicyController:
         clock: Seconds on the clock the inputs are stamped with.
         config: Watchdog settings.
         on_chunk: Called from the inference thread with every accepted chunk.
+
+    Raises:
+        ValueError: the scheduler's blend is ``rtc`` and the policy cannot follow guidance.
     """
 
     def __init__(
@@ -148,6 +174,11 @@ class PolicyController:
         config: ControllerConfig | None = None,
         on_chunk: Callable[[ChunkEvent], None] | None = None,
     ) -> None:
+        if scheduler.config.blend == "rtc" and not supports_guidance(policy):
+            raise ValueError(
+                f"blend 'rtc' needs a policy that follows action guidance (supports_guidance); "
+                f"{type(policy).__name__} does not: use blend crossfade or ensemble"
+            )
         self.policy, self.sync, self.scheduler, self.safety = policy, sync, scheduler, safety
         self.clock = clock
         self.config = config or ControllerConfig()
@@ -158,6 +189,7 @@ class PolicyController:
         self._instruction, self._generation, self._activated = "", 0, False
         self._reset_policy = False
         self._holding = False
+        self._planned: np.ndarray | None = None  # this tick's stream before shaping
         self._latched: np.ndarray | None = None
         self._min_obs_time = -math.inf
         self._infer_error = ""
@@ -168,6 +200,9 @@ class PolicyController:
         self._clock_note = ""  # set when the clock jumped back, until a chunk is accepted
         self._state, self._reason = STATE_IDLE, "no task set"
         self._ticks: deque[float] = deque(maxlen=self.config.rate_window)
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_HISTORY)
+        self.last_rtc: RtcRequest | None = None  # the guidance of the last rtc inference
+        self._rtc_warning = ""
 
     # ---- task ---------------------------------------------------------------------------------
     def set_instruction(self, text: str, acknowledge: bool = False) -> bool:
@@ -205,11 +240,16 @@ class PolicyController:
             if self._ticks and now < self._ticks[-1] - self.sync.config.max_future:
                 self._clock_jumped_back(self._ticks[-1] - now)
             self._ticks.append(now)
+            self._planned = None
             if not self._activated:
                 return self._set_state(STATE_IDLE, "no task set", None)
             reason = self._fault or self._hold_reason(now)
             if reason:
                 target = self._enter_hold(now)
+                if target is not None and self.scheduler.active:
+                    # The hold pose through the scheduler: shaped to the limits when it shapes.
+                    sampled = self.scheduler.sample(now)
+                    target, self._planned = sampled.position, sampled.planned
                 state = STATE_FAULT if self._fault else STATE_HOLDING
             else:
                 state, reason, target = self._run(now)
@@ -234,13 +274,18 @@ class PolicyController:
                 self.safety.clamp_count,
                 self.scheduler.stats["chunks"],
                 self._failures,
+                self.safety.counts["position"],
+                self.safety.counts["velocity"],
+                self.safety.counts["acceleration"],
+                self.safety.counts["nonfinite"],
             )
 
     def _set_state(
         self, state: int, reason: str, cmd: SafeCommand | None, target: np.ndarray | None = None
     ) -> TickOutput:
         self._state, self._reason = state, reason
-        return TickOutput(state, reason, cmd, target)
+        planned = self._planned if self._planned is not None else target
+        return TickOutput(state, reason, cmd, target, planned)
 
     def _clock_jumped_back(self, by: float) -> None:
         """``now`` went backwards (sim-time reset, a looped bag's /clock): everything stamped on
@@ -300,6 +345,7 @@ class PolicyController:
             self.scheduler.clear()
             self.scheduler.hold(measured, now)
             self.safety.reset(measured)
+            self.scheduler.reset_motion(measured)
 
     def _run(self, now: float) -> tuple[int, str, np.ndarray | None]:
         self._holding = False
@@ -309,6 +355,7 @@ class PolicyController:
                 return STATE_HOLDING, "no joint state yet", None
             self.scheduler.hold(measured, now)
         s = self.scheduler.sample(now)
+        self._planned = s.planned
         if s.holding:
             return STATE_HOLDING, "waiting for the first action chunk", s.position
         if s.exhausted:
@@ -372,6 +419,8 @@ class PolicyController:
             reset, self._reset_policy = self._reset_policy, False
             self._last_obs_time = obs.timestamp
             self._infer_start = self.clock()
+            if self.scheduler.config.blend == "rtc":
+                obs = self._with_guidance(obs)
         started = time.perf_counter()
         try:
             if reset:
@@ -384,6 +433,20 @@ class PolicyController:
             return True
         self._accept(chunk, generation, time.perf_counter() - started)
         return True
+
+    def _with_guidance(self, obs: Observation) -> Observation:
+        """The observation with what the next chunk must continue (lock held)."""
+        delay = self.config.rtc_delay
+        if delay < 0.0:
+            if not self._latencies:
+                return obs  # nothing ran yet, so there is no plan to continue either
+            delay = max(self._latencies)
+        req = rtc_guidance(self.scheduler, obs.timestamp, delay)
+        self.last_rtc = req
+        if req.warning and req.warning != self._rtc_warning:
+            log.warning("%s", req.warning)
+        self._rtc_warning = req.warning
+        return dataclasses.replace(obs, guidance=req.guidance)
 
     def _policy_failed(self, error: str) -> None:
         """Count a policy failure (lock held); enough in a row latch FAULT."""
@@ -423,6 +486,8 @@ class PolicyController:
                 return
             self._infer_error, self._consecutive_failures = "", 0
             self._clock_note = ""
+            if accept.accepted:
+                self._latencies.append(latency)
             self._subtask = chunk.subtask_text
         if self.on_chunk is not None and accept.accepted:
             self.on_chunk(ChunkEvent(chunk, accept, elapsed))

@@ -135,9 +135,20 @@ POLICY_PARAMS = SettingsTable(
             "blend",
             "str",
             "crossfade",
-            "How a new chunk takes over: crossfade (linear over blend_time), ensemble (ACT "
-            "temporal ensembling) or none (switch at once).",
-            choices=("crossfade", "ensemble", "none"),
+            "How a new chunk takes over: crossfade (over blend_time), ensemble (ACT "
+            "temporal ensembling), none (switch at once) or rtc (real-time chunking: the policy "
+            "continues the actions executed while it computes, then a crossfade; needs a policy "
+            "that follows guidance).",
+            choices=("crossfade", "ensemble", "none", "rtc"),
+        ),
+        _S(
+            "rtc_delay",
+            "float",
+            -1.0,
+            "rtc: seconds from observation to chunk arrival the policy plans for (the frozen "
+            "prefix); negative: the largest of the last 10 measured latencies.",
+            -1.0,
+            2.0,
         ),
         _S("blend_time", "float", 0.2, "Seconds a new chunk takes to fade in.", 0.0, 5.0),
         _S(
@@ -147,6 +158,23 @@ POLICY_PARAMS = SettingsTable(
             "m in the ensembling weight exp(-m * chunk_id).",
             -10.0,
             10.0,
+        ),
+        _S(
+            "interpolation",
+            "str",
+            "cubic",
+            "How the 50 Hz targets pass through a chunk's actions: cubic (monotone cubic Hermite "
+            "with smoothstep blend weights: velocity continuous at actions and joins, no "
+            "overshoot) or linear (velocity steps at every action).",
+            choices=("cubic", "linear"),
+        ),
+        _S(
+            "feasible_targets",
+            "bool",
+            True,
+            "Clip chunk actions into the position limits and shape the target stream to 98% of "
+            "the velocity and acceleration limits before the safety filter, which then acts only "
+            "on faults; false leaves all limiting to the filter.",
         ),
         _S(
             "arm_max_velocity",

@@ -207,6 +207,10 @@ class PolicyNode(Node):
         msg.last_inference_latency = float(np.nan_to_num(s.last_inference_latency, nan=0.0))
         msg.control_rate = float(s.control_rate)
         msg.safety_clamp_count = int(s.clamp_count)
+        msg.clamp_position = int(s.clamp_position)
+        msg.clamp_velocity = int(s.clamp_velocity)
+        msg.clamp_acceleration = int(s.clamp_acceleration)
+        msg.clamp_nonfinite = int(s.clamp_nonfinite)
         self._status_pub.publish(msg)
 
     def _publish_chunk(self, event: ChunkEvent) -> None:
