@@ -1,7 +1,7 @@
 """Success against inference latency: the node's controller in the sim with a simulated delay.
 
     python bench/latency_sweep.py [--policy SPEC] [--task pick_place] [--seeds 20] \
-        [--delays 0 0.1 0.2 0.3] [--modes none crossfade ensemble] [--out docs/latency.md]
+        [--delays 0 0.1 0.2 0.3] [--modes none crossfade ensemble rtc] [--out docs/latency.md]
 
 Each cell runs :func:`vla_lego.eval.sim.evaluate` (the policy node's ``PolicyController`` with the
 deployed settings, ``blend`` set to the mode) on the held-out seeds ``--seed`` ..; a chunk
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=100000, help="first held-out seed")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--delays", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3])
-    p.add_argument("--modes", nargs="+", default=["none", "crossfade", "ensemble"])
+    p.add_argument("--modes", nargs="+", default=["none", "crossfade", "ensemble", "rtc"])
     p.add_argument("--out", default=None, help="markdown file to write (and .json beside it)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)

@@ -118,6 +118,7 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
         "periods_ms": periods,
         "inference_s": np.asarray(client.stats.inference_s),
         "subtasks": client.stats.subtasks,
+        "clamps": client.stats.clamps.summary(),
         "frames": client.frames,
         "bag": str(bag) if bag.exists() else None,
         "stack_exit": rc,

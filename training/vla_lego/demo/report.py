@@ -31,6 +31,20 @@ def _replay_row(rep: dict[str, Any] | None) -> str:
     return f"worst joint RMSE {rmse} over {r['compared_ticks']} ticks"
 
 
+def _clamp_row(clamps: dict[str, dict[str, Any]] | None) -> str:
+    """Share of commanded joint values the filter changed per phase, and its main cause."""
+    if not clamps:
+        return "n/a"
+    cells = []
+    for phase in clamps.values():
+        share = phase["share"]
+        causes = {k: phase[f"clamp_{k}"] for k in ("position", "velocity", "acceleration")}
+        top = max(causes, key=lambda k: causes[k])
+        cause = f" ({top})" if causes[top] else ""
+        cells.append("n/a" if share is None else f"{100 * share:.1f} %{cause}")
+    return " / ".join(cells)
+
+
 def _plots(out: Path, outcomes: list[Any], periods: np.ndarray) -> list[str]:
     import matplotlib
 
@@ -119,6 +133,7 @@ def write_report(
         "control_p99_ms": _pct(periods, 99),
         "control_period_ms_max": float(periods.max()) if periods.size else None,
         "replay": _replay_summary(replay),
+        "safety_filter_by_phase": ros.get("clamps"),
         "subtask_examples": sorted(set(ros["subtasks"]))[:5],
         "total_seconds": round(total_seconds, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -140,6 +155,7 @@ def write_report(
             f"{_fmt(summary['control_period_ms_max'], ' ms')}",
         ),
         ("replay-eval vs recorded commands", _replay_row(summary["replay"])),
+        ("safety filter changes (after reset / SetTask / running)", _clamp_row(ros.get("clamps"))),
         ("total time", f"{total_seconds / 60:.1f} min"),
     ]
     table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)

@@ -34,12 +34,64 @@ class EpisodeOutcome:
     wall_seconds: float
 
 
+# PolicyStatus counters of the safety filter, and the episode phases they are reported for.
+CLAMP_FIELDS = (
+    "safety_clamp_count",
+    "clamp_position",
+    "clamp_velocity",
+    "clamp_acceleration",
+    "clamp_nonfinite",
+)
+PHASES = ("after reset", "after SetTask", "steady running")
+SET_TASK_PHASE_S = 1.0  # "after SetTask": the first chunk, its join with the hold, its ramp-in
+
+
+@dataclass(frozen=True)
+class ClampSnapshot:
+    """The filter's counters from the latest ``/vla/status`` and the joint values commanded."""
+
+    counters: tuple[int, ...]
+    values: int
+
+
+@dataclass
+class PhaseClamps:
+    """Safety-filter changes per episode phase (issue #18: where the clamps come from).
+
+    Counters come from ``/vla/status`` (published at the node's status rate, so a phase boundary
+    is resolved to one status period); ``values`` counts the joint values on ``/h1/arm_command``.
+    """
+
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {p: dict.fromkeys(CLAMP_FIELDS, 0) for p in PHASES}
+    )
+    values: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
+
+    def add(self, phase: str, before: ClampSnapshot, after: ClampSnapshot) -> None:
+        """Add the change between two snapshots to ``phase`` (a restarted node counts from 0)."""
+        for name, a, b in zip(CLAMP_FIELDS, before.counters, after.counters, strict=True):
+            self.counts[phase][name] += b - a if b >= a else b
+        self.values[phase] += max(0, after.values - before.values)
+
+    def share(self, phase: str) -> float | None:
+        """Fraction of the phase's commanded joint values the filter changed (None: none sent)."""
+        n = self.values[phase]
+        return self.counts[phase]["safety_clamp_count"] / n if n else None
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        return {
+            p: {**self.counts[p], "joint_values": self.values[p], "share": self.share(p)}
+            for p in PHASES
+        }
+
+
 @dataclass
 class GraphStats:
     command_times: list[float] = field(default_factory=list)
     inference_s: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     subtasks: list[str] = field(default_factory=list)
+    clamps: PhaseClamps = field(default_factory=PhaseClamps)
 
 
 def _log(msg: str) -> None:
@@ -98,6 +150,8 @@ class EvalClient:
         self.node = rclpy.create_node("vla_demo_eval", context=self.ctx)
         self.stats = GraphStats()
         self.task_status: Any = None
+        self._counters = (0,) * len(CLAMP_FIELDS)
+        self._values = 0
         self.recording = False
         self.frames: list[np.ndarray] = []
         self.gif_frames = gif_frames
@@ -121,7 +175,8 @@ class EvalClient:
             except Exception:
                 break
 
-    def _on_cmd(self, _msg: Any) -> None:
+    def _on_cmd(self, msg: Any) -> None:
+        self._values += len(msg.position)
         if self.recording:
             self.stats.command_times.append(time.monotonic())
 
@@ -133,6 +188,10 @@ class EvalClient:
 
     def _on_status(self, msg: Any) -> None:
         self.stats.statuses.append(int(msg.state))
+        self._counters = tuple(int(getattr(msg, f)) for f in CLAMP_FIELDS)
+
+    def snapshot(self) -> ClampSnapshot:
+        return ClampSnapshot(self._counters, self._values)
 
     def _on_task(self, msg: Any) -> None:
         self.task_status = msg
@@ -165,6 +224,7 @@ class EvalClient:
 
     def run_episode(self, task: str, seed: int, limit_s: float, stack: Stack) -> EpisodeOutcome:
         self._call(self.task_cli, self._SetTask.Request(instruction=""), 10.0)
+        snaps = [self.snapshot()]
         resp = self._call(self.reset_cli, self._ResetSim.Request(task=task, seed=seed), 30.0)
         if not resp.success:
             raise RuntimeError(f"sim reset failed: {resp.message}")
@@ -178,6 +238,7 @@ class EvalClient:
         # the task starts, so the episode begins from the reset scene, not the last pose.
         time.sleep(0.5)
         start_sim = float(self.task_status.elapsed)
+        snaps.append(self.snapshot())
         r = self._call(self.task_cli, self._SetTask.Request(instruction=resp.instruction), 10.0)
         if not r.accepted:
             raise RuntimeError(f"policy refused the task: {r.message}")
@@ -194,8 +255,14 @@ class EvalClient:
                 break
             if not stack.alive():
                 raise RuntimeError(f"the ROS stack exited; see {stack.log_file}")
+            if len(snaps) == 2 and time.monotonic() - t0 >= SET_TASK_PHASE_S:
+                snaps.append(self.snapshot())
             time.sleep(0.05)
         self.recording = False
+        time.sleep(0.3)  # a status (5 Hz) that covers the episode's last ticks
+        snaps += [self.snapshot()] * (4 - len(snaps))
+        for phase, a, b in zip(PHASES, snaps[:-1], snaps[1:], strict=True):
+            self.stats.clamps.add(phase, a, b)
         self._call(self.task_cli, self._SetTask.Request(instruction=""), 10.0)
         return EpisodeOutcome(seed, resp.instruction, success, sim_s, time.monotonic() - t0)
 
@@ -243,9 +310,11 @@ def command_periods_ms(times: list[float]) -> np.ndarray:
 
 
 __all__ = [
+    "ClampSnapshot",
     "EpisodeOutcome",
     "EvalClient",
     "GraphStats",
+    "PhaseClamps",
     "Stack",
     "command_periods_ms",
     "start_recorder",
