@@ -23,7 +23,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -98,6 +98,16 @@ class ReplayConfig:
             raise ValueError(f"inference_delay must be in [0, 60] s, got {self.inference_delay}")
         if not 0.0 <= self.settle_time <= 60.0:
             raise ValueError(f"settle_time must be in [0, 60] s, got {self.settle_time}")
+
+    @property
+    def camera_topics(self) -> dict[str, str]:
+        """View name -> image topic, as resolved from ``cameras`` or the node's settings."""
+        return dict(cast(Mapping[str, str], self.cameras))
+
+    @property
+    def joint_state_topics(self) -> tuple[str, ...]:
+        """The joint-state topics, as resolved from ``joint_topics`` or the node's settings."""
+        return cast(tuple[str, ...], self.joint_topics)
 
     def with_params(self, **changes: Any) -> ReplayConfig:
         """A copy whose node settings have ``changes`` (checked against the table)."""
@@ -182,7 +192,7 @@ class _Recorded:
 
 def _read_recorded(reader: BagReader, cfg: ReplayConfig, progress: bool) -> _Recorded:
     mapper = JointMapper(cfg.layout, (cfg.command_topic,), cfg.allow_extra_joints)
-    first_cam = next(iter(cfg.cameras.values()))
+    first_cam = next(iter(cfg.camera_topics.values()))
     cols: dict[str, list[Any]] = {k: [] for k in ("t", "cmd", "cs", "cl", "ci", "ca", "fs", "fl")}
     wanted = [
         t for t in (cfg.command_topic, cfg.action_chunk_topic, first_cam) if t in reader.topics
@@ -296,11 +306,11 @@ class _Simulation:
             self.gate,
             self.clock,
             layout=cfg.layout,
-            cameras=tuple(cfg.cameras),
+            cameras=tuple(cfg.camera_topics),
             on_chunk=self._on_chunk,
         )
-        self.mapper = JointMapper(cfg.layout, cfg.joint_topics, cfg.allow_extra_joints)
-        self.camera_of = {topic: name for name, topic in cfg.cameras.items()}
+        self.mapper = JointMapper(cfg.layout, cfg.joint_state_topics, cfg.allow_extra_joints)
+        self.camera_of = {topic: name for name, topic in cfg.camera_topics.items()}
         self.predicted = np.full((len(ticks), cfg.layout.dim), np.nan)
         self.states = np.zeros(len(ticks), np.int8)
         self.chunks: list[ChunkRecord] = []
@@ -310,7 +320,7 @@ class _Simulation:
         self._accepted: ChunkEvent | None = None
         self.next_allowed, self.last_obs = -math.inf, -math.inf
         self.counts = {"observation_mismatch": 0, "not_reproduced": 0, "chunks_before_inputs": 0}
-        self.first_camera = next(iter(cfg.cameras.values()))
+        self.first_camera = next(iter(cfg.camera_topics.values()))
         self._first_stamp = -math.inf  # stamp of the newest frame of the first camera
         self._pending: int | None = None  # recorded inference waiting for its frame
         self._seen: set[str] = set()  # input topics that delivered at least one message
@@ -475,7 +485,7 @@ class _Simulation:
         if record is None:
             if sum(self.gate.errors.values()) > failed:
                 return  # predict raised: counted in inference_errors
-            complete = set(self.cfg.cameras.values()) <= self._seen
+            complete = set(self.cfg.camera_topics.values()) <= self._seen
             complete = complete and self.controller.sync.joint_positions() is not None
             self.counts["not_reproduced" if complete else "chunks_before_inputs"] += 1
             return
@@ -595,7 +605,7 @@ def _check_bag(reader: BagReader, cfg: ReplayConfig) -> str:
     extra: dict[str, Any] = {}
     if cfg.instruction is None:
         extra[cfg.instruction_topic] = STRING_TYPE
-    require_inputs(reader, cfg.cameras, cfg.joint_topics, extra)
+    require_inputs(reader, cfg.camera_topics, cfg.joint_state_topics, extra)
     for topic, typ in ((cfg.command_topic, JOINT_STATE_TYPE), (cfg.action_chunk_topic, CHUNK_TYPE)):
         if topic in reader.topics and reader.topics[topic].count:
             reader.require({topic: typ})
@@ -640,7 +650,7 @@ def _replay(
     if first_text is not None:
         sim.set_initial_instruction(first_text)
     sim.schedule()
-    inputs = [*cfg.cameras.values(), *cfg.joint_topics]
+    inputs = [*cfg.camera_topics.values(), *cfg.joint_state_topics]
     if cfg.instruction is None:
         inputs.append(cfg.instruction_topic)
     total = sum(reader.topics[t].count for t in inputs)

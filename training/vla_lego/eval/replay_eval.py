@@ -298,7 +298,7 @@ def evaluate(args: argparse.Namespace) -> Path:
             "policy": spec,
             "policy_kwargs": json.dumps(kwargs),
             "node parameters": source,
-            "cameras": dict(cfg.cameras),
+            "cameras": cfg.camera_topics,
             "bag duration s": round(reader.duration_s, 3),
             "messages": reader.message_count,
             "blend": f"{params['blend']} ({params['blend_time']} s)",

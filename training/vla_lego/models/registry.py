@@ -140,14 +140,17 @@ def preset_config(name: str, **overrides: Any) -> Any:
     Raises:
         ValueError: unknown preset (with a "did you mean"), unknown override keys.
     """
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     path = model_preset_file(name)
     if not path.is_file():
         near = difflib.get_close_matches(name, model_presets(), n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise ValueError(f"unknown model preset {name!r}, expected one of {model_presets()}{hint}")
-    kind = OmegaConf.load(path).get("type", DEFAULT_MODEL_TYPE)
+    raw = OmegaConf.load(path)
+    kind = raw.get("type", DEFAULT_MODEL_TYPE) if isinstance(raw, DictConfig) else None
+    if kind is None:
+        raise ValueError(f"model preset {path} is not a mapping of settings")
     return model_config_class(str(kind)).from_preset(name, **overrides)
 
 

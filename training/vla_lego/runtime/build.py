@@ -69,10 +69,10 @@ def node_values(
     Raises:
         FileNotFoundError / ValueError: a missing file, an unknown name or an invalid value.
     """
-    files = [os.fspath(f) for f in files]
-    raw = read_params_files(files, NODE_NAMES) if files else {}
+    paths = [str(os.fspath(f)) for f in files]
+    raw = read_params_files(paths, NODE_NAMES) if paths else {}
     values = {k: v for k, v in raw.items() if not is_ros_param(k)}
-    return POLICY_PARAMS.resolve(values, dict(overrides or {}), source=", ".join(files))
+    return POLICY_PARAMS.resolve(values, dict(overrides or {}), source=", ".join(paths))
 
 
 def camera_map(values: Mapping[str, Any]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -250,10 +250,11 @@ class Trainer:
                 self.cfg.model, self.stats, self.fps  # type: ignore[arg-type]
             )
         fr = self.tcfg.freeze
+        module = cast(torch.nn.Module, policy)  # every PolicyModel is an nn.Module
         if fr.vision_tower:
-            freeze_parameters(policy, list(fr.vision_tower_patterns), "vision_tower")
+            freeze_parameters(module, list(fr.vision_tower_patterns), "vision_tower")
         if fr.llm:
-            freeze_parameters(policy, list(fr.llm_patterns), "llm")
+            freeze_parameters(module, list(fr.llm_patterns), "llm")
         self.policy: Any = policy.to(self.info.device)
         self.policy.train()
 
