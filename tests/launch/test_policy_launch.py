@@ -1,39 +1,29 @@
-"""``ros2 launch h1_bringup policy.launch.py robot:=sim`` under launch_testing (full ROS 2 only).
+"""``policy.launch.py robot:=sim`` under launch_testing: the graph runs and stops cleanly.
 
-The same assertions as tests/launch/test_policy_up.py (the pip-environment twin, which starts the
-same command lines through ``python -m h1_bringup.up``): joint states flow, the policy reports
-``running`` once it has an instruction, its commands move the simulated arm, and shutdown ramps
-the arm_sdk weight to 0 with every process exiting cleanly. Runs in CI in a ros:kilted
-container (.github/workflows/ros.yml); skipped where launch_testing is not installed.
+The same assertions as tests/launch/test_policy_up.py (which starts the same command lines
+through the fallback supervisor ``python -m h1_bringup.up``): joint states flow, the policy
+reports ``running`` once it has an instruction, its commands move the simulated arm, and shutdown
+ramps the arm_sdk weight to 0 with every process exiting cleanly. Run by
+tests/launch/test_launch_files.py (``python -m launch_testing.launch_test``), which fails when
+launch_testing is installed but this file is skipped or runs no test.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import unittest
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-import pytest
-
-pytest.importorskip(
-    "launch_testing",
-    reason="launch_testing is not installed (pip ROS 2); test_policy_up.py runs the same graph "
-    "through the h1_bringup supervisor",
-)
 
 import launch_testing
 import launch_testing.actions
 import launch_testing.asserts
+import pytest
 import rclpy
-from ament_index_python.packages import get_package_share_directory
 from bringup.ddsutil import WireTap, unitree_domain
 from launch import LaunchDescription
-from launch.actions import IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launchutil import REACH, add_test_policies_to_path, include_policy_launch
 from sensor_msgs.msg import JointState
 
 from h1_bringup.dds import init_channels
@@ -42,24 +32,17 @@ from vla_lego.robot import topics as T
 from vla_lego_msgs.msg import PolicyStatus, TaskStatus
 from vla_lego_msgs.srv import SetTask
 
-HERE = Path(__file__).resolve().parent
 L_ELBOW = H1_LAYOUT.index("left_elbow_joint")
 TAP: list[WireTap] = []  # rt/arm_sdk as seen from this process, kept past shutdown
 
 
 @pytest.mark.launch_test
 def generate_test_description() -> LaunchDescription:
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    add_test_policies_to_path()
     init_channels(unitree_domain(), "lo")
     TAP.append(WireTap())
-    launch_file = Path(get_package_share_directory("h1_bringup")) / "launch" / "policy.launch.py"
-    args = {
-        "robot": "sim",
-        "policy_path": "python:reach_policy:reach",
-        "dds_domain": str(unitree_domain()),
-    }
-    include = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(launch_file)), launch_arguments=args.items()
+    include = include_policy_launch(
+        robot="sim", policy_path=REACH, dds_domain=str(unitree_domain())
     )
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 

@@ -115,6 +115,9 @@ def test_required_node_death_stops_everything(ros_env: dict[str, str]) -> None:
         (["robot:=foo", f"policy_path:={POLICY}"], "robot:='foo' is not allowed"),
         (["robot:=sim"], "launch argument policy_path is required"),
         (["robot:=sim", "policy_path=/x"], "launch arguments are name:=value"),
+        (["robot:=sim", "policy_path:=/no/such/export"], "is not a directory"),
+        (["robot:=sim", "policy_path:=python:no_such_module:x"], "no Python module"),
+        ([f"policy_path:={POLICY}", "respawn_policy:=true"], "respawn_policy:=true needs ros2"),
     ],
 )
 def test_bad_input_starts_nothing(ros_env: dict[str, str], args: list[str], needle: str) -> None:
@@ -133,7 +136,7 @@ def test_policy_node_refusing_bad_policy_stops_everything(
     up = _up(
         ros_env,
         "robot:=sim",
-        "policy_path:=python:no_such_module:nothing",
+        "policy_path:=python:reach_policy:no_such_factory",
         f"dds_domain:={unitree_domain()}",
     )
     try:

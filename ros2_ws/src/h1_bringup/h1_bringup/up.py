@@ -1,8 +1,10 @@
 """``python -m h1_bringup.up policy.launch.py robot:=sim policy_path:=...`` — launch without ros2.
 
 Reads the same system description the launch file reads (the launch file names it in its
-``SYSTEM_FILE`` constant), checks the arguments and every parameter file before anything starts,
-then runs the nodes under :mod:`h1_bringup.supervisor`. Exit codes: 0 after Ctrl-C / SIGTERM,
+``SYSTEM_FILE`` constant), checks the arguments (the launch file's checks,
+:func:`h1_bringup.launch_args.check_launch`) and every parameter file before anything starts,
+then runs the nodes under :mod:`h1_bringup.supervisor`. The supervisor does not respawn:
+``respawn_policy:=true`` needs ``ros2 launch``. Exit codes: 0 after Ctrl-C / SIGTERM,
 1 when a required node died, 2 for bad input (nothing was started).
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from h1_bringup import supervisor
+from h1_bringup.launch_args import check_launch
 from h1_bringup.system import NodeSpec, SystemDescriptionError, load_system
 
 PACKAGE = "h1_bringup"
@@ -60,7 +63,13 @@ def resolve(launch: str, items: Sequence[str]) -> list[NodeSpec]:
     if not path.is_file():
         raise SystemDescriptionError(f"launch file {launch!r} not found (looked in {path.parent})")
     system = load_system(system_file_of(path))
-    specs = system.resolve(parse_launch_args(items))
+    plan = check_launch(system, parse_launch_args(items))
+    if plan.values["respawn_policy"]:
+        raise SystemDescriptionError(
+            "respawn_policy:=true needs ros2 launch; python -m h1_bringup.up stops everything "
+            "when a required node exits"
+        )
+    specs = plan.nodes
     for spec in specs:
         supervisor.executable_path(spec)
     return specs
