@@ -91,8 +91,15 @@ def sequential_positions(start: int, length: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(pos, (3, 1, length)))
 
 
-def _stamp_us(timestamp: float) -> int:
-    return round(float(timestamp) * 1e6) % (1 << 63)
+def _stamp_key(timestamp: float) -> int:
+    """The observation stamp in whole milliseconds, the key of its noise.
+
+    A float64 epoch stamp (~1.8e9 s) resolves 0.24 µs, and the node (``sec + nanosec * 1e-9``)
+    and a bag replay may compute it one ulp apart: keyed by µs, one stamp in four or five landed
+    on the other side of a rounding boundary and got other noise. At 1 ms that happens for about
+    one stamp in 4,000; two observations within 1 ms of each other are told apart by ``repeat``.
+    """
+    return round(float(timestamp) * 1e3) % (1 << 63)
 
 
 def observation_noise(
@@ -100,7 +107,7 @@ def observation_noise(
 ) -> np.ndarray:
     """The noise :class:`ChunkPolicy` samples an observation stamped ``timestamp`` from (its
     ``repeat``-th prediction of that stamp since a reset): standard normal, float32."""
-    rng = np.random.default_rng([int(seed), _stamp_us(timestamp), int(repeat)])
+    rng = np.random.default_rng([int(seed), _stamp_key(timestamp), int(repeat)])
     return rng.standard_normal(shape, dtype=np.float32)
 
 
@@ -159,13 +166,13 @@ class ChunkPolicy:
         """A standard-normal noise block ``float32 [1, H, max_action_dim]``.
 
         Args:
-            timestamp: Observation time: the noise is drawn from ``(seed, timestamp in µs,
+            timestamp: Observation time: the noise is drawn from ``(seed, timestamp in ms,
                 repeat)``; None draws the next block of the seeded sequence.
         """
         shape = (1, self.config.action_horizon, self.config.max_action_dim)
         if timestamp is None:
             return self.rng.standard_normal(shape, dtype=np.float32)
-        stamp = _stamp_us(timestamp)
+        stamp = _stamp_key(timestamp)
         self._repeats = self._repeats + 1 if stamp == self._last_stamp else 0
         self._last_stamp = stamp
         return observation_noise(self.seed, timestamp, self._repeats, shape)
