@@ -10,7 +10,6 @@ launch_testing is a failure, so CI can never pass without running them.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from rosutil import ChildProcess
+from rosutil import ChildProcess, require_ros2_tools
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -34,10 +33,6 @@ REQUIRED = {
     "test_policy_respawn_launch.py",
 }
 PER_FILE_TIMEOUT_S = 180.0
-
-
-def _launch_testing_available() -> bool:
-    return importlib.util.find_spec("launch_testing") is not None
 
 
 def _report(xml_path: Path) -> dict[str, int]:
@@ -73,14 +68,7 @@ def test_report_parser_sees_skips(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", LAUNCH_TEST_FILES, ids=lambda p: p.name)
 def test_launch_file(path: Path, ros_env: dict[str, str], tmp_path: Path) -> None:
-    if not _launch_testing_available():
-        reason = (
-            "launch_testing is not installed (run `make setup`: it installs it from a sourced "
-            "ROS 2 or ../shared/ros2_python)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"CI: {reason}")
-        pytest.skip(reason)
+    require_ros2_tools("launch_testing")
     env = dict(ros_env)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(TESTS), env.get("PYTHONPATH", "")])
     env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")
