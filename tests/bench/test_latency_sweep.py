@@ -31,3 +31,11 @@ def test_two_seed_sweep_writes_table_and_json(tmp_path: Path) -> None:
 def test_bad_delay_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert latency_sweep.main(["--policy", POLICY, "--seeds", "1", "--delays", "-1"]) == 2
     assert "inference_delay must be in [0, 5] s, got -1.0" in capsys.readouterr().err
+
+
+def test_rtc_with_a_policy_that_cannot_follow_guidance_is_an_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--policy", POLICY, "--seeds", "1", "--delays", "0", "--modes", "rtc"]
+    assert latency_sweep.main(args) == 2
+    assert "blend 'rtc' needs a policy that follows action guidance" in capsys.readouterr().err
