@@ -16,7 +16,8 @@ import sys
 def main(argv: list[str]) -> None:
     if not argv:
         raise SystemExit("usage: in_terminal.py CMD [ARGS...]")
-    os.setsid()
+    if os.getsid(0) != os.getpid():  # not yet a session of its own (Popen(start_new_session))
+        os.setsid()
     master, slave = pty.openpty()
     os.set_inheritable(master, True)  # kept open across exec: the terminal never hangs up
     os.dup2(slave, 0)
