@@ -4,7 +4,8 @@ Each command of the README's ROS 2 section runs as a user types it, and its outp
 ``ros2 interface show``, ``ros2 topic echo --once`` (the sim's task, the policy's status),
 ``ros2 service call /vla/set_task``, ``ros2 topic hz /h1/arm_command`` (the control rate), and
 ``ros2 param get/set /policy`` (a read-only parameter is refused with the reason, a dynamic one
-changes). The ``ros2`` daemon of this test's ROS domain is started first and stopped at the end.
+changes). A second ``ros2 launch`` on the same domain is refused with one line, starting nothing.
+The ``ros2`` daemon of this test's ROS domain is started first and stopped at the end.
 """
 
 from __future__ import annotations
@@ -141,3 +142,21 @@ def test_param_get_and_set(stack: dict[str, str]) -> None:
     out = _cli(stack, "param", "set", "/policy", "min_inference_period", "-1.0")
     assert out.startswith("Setting parameter failed: ") and len(out.split(":", 1)[1]) > 5, out
     _cli(stack, "param", "set", "/policy", "min_inference_period", old)
+
+
+def test_second_launch_on_the_domain_is_refused(stack: dict[str, str]) -> None:
+    argv = [_ros2(), "launch", "h1_bringup", "policy.launch.py", "robot:=sim"]
+    argv += [f"policy_path:={POLICY}", f"dds_domain:={unitree_domain()}"]
+    second = ChildProcess(argv, stack)
+    try:
+        assert second.proc.wait(CLI_TIMEOUT_S) == 1, second.output
+    finally:
+        second.stop()
+    errors = [ln for ln in second.lines if "ERROR" in ln]
+    assert len(errors) == 1, second.output
+    assert "the graph already runs on this ROS domain" in errors[0], second.output
+    for name in NODES:
+        assert f"'{name}'" in errors[0], errors[0]
+    assert "process started" not in second.output and "Traceback" not in second.output
+    # The first launch is untouched: its nodes still answer.
+    assert all(n in _cli(stack, "node", "list").split() for n in NODES)

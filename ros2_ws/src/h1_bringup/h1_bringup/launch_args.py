@@ -11,7 +11,8 @@ line naming the argument; nothing was started and the robot was never commanded.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ POLICY_NODE = "policy"
 # Backends that load an export directory (with MANIFEST_NAME) rather than a training checkpoint.
 EXPORT_BACKENDS = ("onnxruntime", "tensorrt")
 CHECKPOINT_BACKENDS = ("torch",)
+# How long a launch looks for a graph already running on its ROS domain (discovery on loopback
+# takes ~0.1 s; a node that exists is seen well within this).
+DISCOVERY_WAIT_S = 1.0
 
 LAUNCH_ONLY_ARGUMENTS: dict[str, Argument] = {
     a.name: a
@@ -109,6 +113,31 @@ def check_policy_path(backend: str, policy_path: str) -> None:
         )
 
 
+def check_not_running(node: Any, names: Iterable[str], wait: float = DISCOVERY_WAIT_S) -> None:
+    """Raise ``SystemDescriptionError`` if nodes of these names already run on this ROS domain.
+
+    A second launch of the graph on one domain would start a second bridge writing
+    ``rt/arm_sdk`` and a second policy answering ``/vla/set_task``; it is refused instead.
+
+    Args:
+        node: An rclpy node of the launching process (spun elsewhere, e.g. launch_ros's).
+        names: The node names the launch would start (in the root namespace).
+        wait: Seconds to let discovery find them.
+    """
+    wanted = {"/" + n.lstrip("/") for n in names}
+    deadline = time.monotonic() + wait
+    while True:
+        seen = {f"{ns.rstrip('/')}/{n}" for n, ns in node.get_node_names_and_namespaces()} & wanted
+        if seen or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if seen:
+        raise SystemDescriptionError(
+            f"the graph already runs on this ROS domain: node(s) {sorted(seen)} exist; stop "
+            "that launch first or use another ROS_DOMAIN_ID (nothing was started)"
+        )
+
+
 def check_launch(system: System, given: Mapping[str, str]) -> LaunchPlan:
     """Check every launch argument and resolve the nodes, before anything is started.
 
@@ -136,11 +165,13 @@ def check_launch(system: System, given: Mapping[str, str]) -> LaunchPlan:
 
 __all__ = [
     "CHECKPOINT_BACKENDS",
+    "DISCOVERY_WAIT_S",
     "EXPORT_BACKENDS",
     "LAUNCH_ONLY_ARGUMENTS",
     "MANIFEST_NAME",
     "POLICY_NODE",
     "LaunchPlan",
     "check_launch",
+    "check_not_running",
     "check_policy_path",
 ]

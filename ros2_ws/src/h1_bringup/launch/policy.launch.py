@@ -9,7 +9,8 @@ Example::
         network_interface:=enp3s0 backend:=onnxruntime
 
 Every argument is checked before anything starts (``h1_bringup.launch_args.check_launch``): a
-wrong value ends the launch with one error line and exit code 1. A required node that dies stops
+wrong value ends the launch with one error line and exit code 1, as does a second launch on a ROS
+domain where the graph already runs. A required node that dies stops
 the others (SIGINT first: the bridge ramps the arm_sdk weight to 0) and the launch exits 1; with
 ``respawn_policy:=true`` the policy node is restarted instead while the bridge holds.
 """
@@ -26,8 +27,14 @@ from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, Shutd
 from launch.events.process import ProcessExited
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.ros_adapters import get_ros_node
 
-from h1_bringup.launch_args import LAUNCH_ONLY_ARGUMENTS, POLICY_NODE, check_launch
+from h1_bringup.launch_args import (
+    LAUNCH_ONLY_ARGUMENTS,
+    POLICY_NODE,
+    check_launch,
+    check_not_running,
+)
 from h1_bringup.system import Argument, NodeSpec, System, SystemDescriptionError, load_system
 
 SYSTEM_FILE = "system.yaml"
@@ -92,10 +99,12 @@ def _node(spec: NodeSpec, values: dict[str, Any]) -> Node:
 
 def _nodes(context: LaunchContext, system: System) -> list[Node]:
     # Required arguments (no default) are enforced by ros2 launch itself; everything else
-    # (choices, types, policy_path) by check_launch, before any node starts.
+    # (choices, types, policy_path) by check_launch, and a graph already running on this ROS
+    # domain by check_not_running, before any node starts.
     given = {name: LaunchConfiguration(name).perform(context) for name in _arguments(system)}
     try:
         plan = check_launch(system, given)
+        check_not_running(get_ros_node(context), [spec.name for spec in plan.nodes])
     except SystemDescriptionError as e:
         raise LaunchArgumentError(str(e)) from None
     return [_node(spec, plan.values) for spec in plan.nodes]
