@@ -126,7 +126,14 @@ def test_launch_file_names_its_system_file() -> None:
 
 def test_up_print_shows_ros2_launch_command_lines(ros_env: dict[str, str]) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "h1_bringup.up", "policy.launch.py", "policy_path:=/m", "--print"],
+        [
+            sys.executable,
+            "-m",
+            "h1_bringup.up",
+            "policy.launch.py",
+            "policy_path:=python:vla_lego.runtime.scripted:SinePolicy",
+            "--print",
+        ],
         env=ros_env,
         capture_output=True,
         text=True,
