@@ -172,6 +172,9 @@ elif [[ -f "$tools_src/install.sh" ]]; then
       tools_missing "installing $tools_src failed, see above"
     fi
   fi
+elif tools_importable && [[ -x "$VENV/bin/ros2" ]] && pytest_loads; then
+  log "ROS 2 tools: already installed in $VENV (from $(cat "$STAMPS/ros2_tools.source" 2>/dev/null \
+    || echo 'an earlier setup')); no $tools_src/install.sh now"
 else
   tools_missing "no sourced /opt/ros/<distro>, no \$VLA_ROS2_PYTHON, no $tools_src/install.sh"
 fi
