@@ -226,3 +226,31 @@ def test_qos_override_parameters_apply(make_graph, wait) -> None:  # type: ignor
     assert reliability(node.get_publishers_info_by_topic(cmd)) == {ReliabilityPolicy.BEST_EFFORT}
     subs = reliability(node.get_subscriptions_info_by_topic(cam))
     assert subs == {ReliabilityPolicy.RELIABLE}
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [("SIGINT", "SIGINT"), ("SIGTERM",)],
+    ids=["ctrl-c-in-a-terminal-under-launch", "sigterm"],
+)
+def test_stop_signals_while_running_end_cleanly(make_graph, signals) -> None:
+    """Under ``ros2 launch`` in a terminal a Ctrl-C reaches the node twice (the terminal's group
+    and launch passing it on); launch escalates to SIGTERM. Each ends the node with exit 0 and no
+    traceback, while inference and the 50 Hz loop are running."""
+    import os
+    import signal
+
+    g = make_graph()
+    d = g.driver
+    assert d.wait_state(IDLE, 10.0)
+    g.start_task("stack the red brick")
+    assert d.wait_state(RUNNING, 5.0)
+    time.sleep(1.0)  # chunks flowing: the inference thread publishes while the signal lands
+    pid = g.proc.proc.pid
+    for name in signals:
+        os.kill(pid, getattr(signal, name))
+        time.sleep(0.02)
+    rc = g.proc.proc.wait(15.0)
+    out = g.proc.output
+    assert rc == 0, out
+    assert "Traceback" not in out and "context is invalid" not in out, out

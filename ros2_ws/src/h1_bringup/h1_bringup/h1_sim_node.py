@@ -30,7 +30,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 
 from h1_bringup.dds import init_channels
 from h1_bringup.node_params import SIM_PARAMS
-from h1_bringup.signals import install_stop_signals
+from h1_bringup.signals import ignoring_stop_signals, install_stop_signals
 from h1_bringup.sim_core import SimRobot
 from vla_lego.robot import INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
@@ -187,12 +187,17 @@ def main(args: list[str] | None = None) -> None:
         print(f"[h1_sim] error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     finally:
-        if node is not None:
-            node.close()
-            node._log_counters()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        with ignoring_stop_signals():  # a second Ctrl-C must not cut the clean-up short
+            _close(node)
+
+
+def _close(node: H1SimNode | None) -> None:
+    if node is not None:
+        node.close()
+        node._log_counters()
+        node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
 
 
 __all__ = ["H1SimNode", "load_factory", "main"]

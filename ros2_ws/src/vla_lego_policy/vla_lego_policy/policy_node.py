@@ -22,6 +22,7 @@ Run: ``ros2 run vla_lego_policy policy_node --ros-args -p policy:=...`` or
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import replace
 from typing import Any
@@ -38,6 +39,7 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -231,11 +233,21 @@ class PolicyNode(Node):
         self.controller.stop()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> int:
-    """Entry point: exits 2 on an invalid configuration, 0 on Ctrl-C / external shutdown."""
+    """Entry point: exits 2 on an invalid configuration, 0 on Ctrl-C, SIGTERM or shutdown."""
     # A Python policy thread would otherwise hold the GIL for up to 5 ms between switches.
     sys.setswitchinterval(0.0005)
-    rclpy.init(args=args)
+    # rclpy's own SIGINT handler invalidates the context at once, while the inference thread and
+    # timers may still publish ("publisher's context is invalid" tracebacks on every Ctrl-C).
+    # Here SIGINT/SIGTERM only raise KeyboardInterrupt in spin: the controller stops first, then
+    # the context is shut down. Also when started with SIGINT ignored (a shell's background job).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = PolicyNode()
     except Exception as e:  # invalid parameters, limits or policy: refuse to start
@@ -253,6 +265,10 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # launch passes one SIGINT on, a terminal's Ctrl-C reaches the group too: the second must
+        # not cut the (bounded) clean-up short with a traceback.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
         node.shutdown()
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
