@@ -84,8 +84,8 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
         import shutil
 
         shutil.rmtree(bag)
-    _log(f"ros: starting policy.launch.py robot:=sim backend:={cfg.backend} (logs: {out})")
     stack = Stack(export_dir, cfg.backend, cfg.task, out / "stack.log")
+    _log(f"ros: started with {stack.launcher}: {' '.join(stack.argv[1:])} (logs: {out})")
     client = EvalClient(gif_frames=cfg.gif_frames)
     outcomes: list[EpisodeOutcome] = []
     recorder = None
@@ -122,6 +122,7 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
         "frames": client.frames,
         "bag": str(bag) if bag.exists() else None,
         "stack_exit": rc,
+        "launched_with": stack.launcher,
     }
 
 

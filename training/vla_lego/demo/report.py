@@ -127,6 +127,7 @@ def write_report(
         "train_metrics": train.get("metrics", {}),
         "export_parity": export.get("parity", {}),
         "backend": cfg.backend,
+        "launched_with": ros.get("launched_with"),
         "inference_ms_p50": _pct(inf_ms, 50),
         "inference_ms_p99": _pct(inf_ms, 99),
         "control_period_ms_p50": _pct(periods, 50),
@@ -140,6 +141,7 @@ def write_report(
     }
     rows = [
         ("success rate (ROS graph)", f"{k}/{n} = {k / max(n, 1):.0%} (95% CI {lo:.0%}–{hi:.0%})"),
+        ("graph started with", str(ros.get("launched_with") or "?")),
         ("mean completion time", _fmt(summary["mean_completion_s"], " s")),
         ("scripted expert success (demos)", _fmt(100 * expert, "%")),
         ("training time / steps", f"{train['train_seconds']:.0f} s / {train.get('steps')}"),

@@ -1,7 +1,8 @@
 """Evaluation episodes through the ROS 2 graph: the same stack and launch declaration as the robot.
 
-The stack (simulated H1 speaking unitree DDS, H1 bridge, policy node) is started by the
-``h1_bringup`` supervisor from ``config/system.yaml``. A small rclpy client then, per episode:
+The stack (simulated H1 speaking unitree DDS, H1 bridge, policy node) is started with
+``ros2 launch h1_bringup policy.launch.py robot:=sim`` (the supervisor ``h1_bringup.up`` only where
+the ROS 2 launch tools are missing). A small rclpy client then, per episode:
 stops the policy (empty ``SetTask``), resets the sim (``ResetSim`` with a held-out seed), sends
 the instruction the sim reports, and watches ``TaskStatus`` until success or the time limit.
 Commands on ``/h1/arm_command`` are timestamped on arrival for the control-loop jitter figure.
@@ -98,24 +99,61 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
-class Stack:
-    """The supervisor process running ``policy.launch.py robot:=sim``; stopped by its own PID."""
+def ros2_launch_command() -> str | None:
+    """The ``ros2`` command that can run ``ros2 launch`` here, or None (tools not installed).
 
-    def __init__(self, policy_path: str, backend: str, task: str, log_file: Path) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "h1_bringup.up",
+    The ``ros2`` of this interpreter's environment comes first (``make setup`` installs it into
+    the venv), then the one on ``PATH`` (a sourced ROS 2 installation).
+    """
+    import importlib.util
+    import shutil
+
+    if any(importlib.util.find_spec(m) is None for m in ("launch", "launch_ros", "ros2launch")):
+        return None
+    beside = Path(sys.executable).parent / "ros2"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("ros2")
+
+
+class Stack:
+    """``ros2 launch h1_bringup policy.launch.py robot:=sim``: the graph a user starts by hand.
+
+    Where the ROS 2 tools are missing, the documented fallback ``python -m h1_bringup.up`` starts
+    the same nodes from the same declaration (printed as such). Stopped by its own PID: SIGINT to
+    ``ros2 launch`` alone, which (not in a terminal) passes it on to each node once, as launch
+    does on a user's Ctrl-C; the fallback supervisor gets it on its process group.
+    """
+
+    def __init__(
+        self,
+        policy_path: str,
+        backend: str,
+        task: str,
+        log_file: Path,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        ros2 = ros2_launch_command()
+        args = [
             "policy.launch.py",
             "robot:=sim",
             f"backend:={backend}",
             f"policy_path:={policy_path}",
             f"task:={task}",
+            *extra_args,
         ]
+        if ros2 is not None:
+            argv = [ros2, "launch", "h1_bringup", *args]
+            self.launcher = "ros2 launch"
+        else:
+            argv = [sys.executable, "-m", "h1_bringup.up", *args]
+            self.launcher = "python -m h1_bringup.up (fallback: ROS 2 launch tools not installed)"
+        self.argv = argv
         self.log_file = log_file
         self._fh = log_file.open("w")
         self.proc = subprocess.Popen(
-            argv, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+            argv, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
 
     def alive(self) -> bool:
@@ -123,7 +161,10 @@ class Stack:
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            if self.launcher == "ros2 launch":
+                os.kill(self.proc.pid, signal.SIGINT)
+            else:
+                os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
