@@ -41,8 +41,8 @@ import numpy as np
 
 from vla_lego.inference.types import ActionChunk, Observation, Policy, supports_guidance
 from vla_lego.runtime.policy_params import POLICY_PARAMS as _P
-from vla_lego.runtime.safety import SafeCommand, SafetyFilter
 from vla_lego.runtime.rtc import RtcRequest, rtc_guidance
+from vla_lego.runtime.safety import SafeCommand, SafetyFilter
 from vla_lego.runtime.scheduler import ChunkAccept, ChunkScheduler
 from vla_lego.runtime.sync import ObservationSync
 
