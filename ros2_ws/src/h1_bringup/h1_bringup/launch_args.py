@@ -27,9 +27,11 @@ POLICY_NODE = "policy"
 # Backends that load an export directory (with MANIFEST_NAME) rather than a training checkpoint.
 EXPORT_BACKENDS = ("onnxruntime", "tensorrt")
 CHECKPOINT_BACKENDS = ("torch",)
-# How long a launch looks for a graph already running on its ROS domain (discovery on loopback
-# takes ~0.1 s; a node that exists is seen well within this).
-DISCOVERY_WAIT_S = 1.0
+# How long a launch looks for a graph already running on its ROS domain. Discovery on loopback
+# takes ~0.1 s on an idle machine, but a fresh-clone CI run on 2 loaded cores missed a running
+# graph within 1 s and started a second one; every launch pays this wait (the sim's MuJoCo load
+# and the policy's model load take longer).
+DISCOVERY_WAIT_S = 3.0
 
 LAUNCH_ONLY_ARGUMENTS: dict[str, Argument] = {
     a.name: a
