@@ -99,6 +99,26 @@ def _log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _spawn(argv: list[str], log: Any, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a child that stops on SIGINT, in a session of its own, output to ``log``.
+
+    A shell's background job (``make demo &``, a CI runner) starts with SIGINT ignored, which
+    children inherit: ``ros2 launch`` then never heard the stop and was killed (exit -9).
+    """
+    return subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+        preexec_fn=_default_sigint,
+    )
+
+
 def ros2_launch_command() -> str | None:
     """The ``ros2`` command that can run ``ros2 launch`` here, or None (tools not installed).
 
@@ -152,9 +172,7 @@ class Stack:
         self.argv = argv
         self.log_file = log_file
         self._fh = log_file.open("w")
-        self.proc = subprocess.Popen(
-            argv, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
+        self.proc = _spawn(argv, self._fh, env)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -328,7 +346,7 @@ def start_recorder(bag: Path, log_file: Path) -> subprocess.Popen:
     ]
     argv = [sys.executable, "-m", "vla_lego.live.record", str(bag), "-q", "-t", *topics]
     fh = log_file.open("w")
-    return subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return _spawn(argv, fh)
 
 
 def stop_recorder(proc: subprocess.Popen, timeout: float = 30.0) -> int:
