@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -233,8 +234,9 @@ class PolicyNode(Node):
         self.controller.stop()
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+# How often the spin loop looks at the stop flag when no callback is due (timers at the control
+# rate make it look far more often).
+STOP_POLL_S = 0.05
 
 
 def main(args: list[str] | None = None) -> int:
@@ -242,12 +244,15 @@ def main(args: list[str] | None = None) -> int:
     # A Python policy thread would otherwise hold the GIL for up to 5 ms between switches.
     sys.setswitchinterval(0.0005)
     # rclpy's own SIGINT handler invalidates the context at once, while the inference thread and
-    # timers may still publish ("publisher's context is invalid" tracebacks on every Ctrl-C).
-    # Here SIGINT/SIGTERM only raise KeyboardInterrupt in spin: the controller stops first, then
-    # the context is shut down. Also when started with SIGINT ignored (a shell's background job).
+    # timers may still publish ("publisher's context is invalid" tracebacks on every Ctrl-C). A
+    # KeyboardInterrupt raised wherever the signal lands is no better: inside rclpy's take it
+    # surfaces as "RuntimeError: Unable to convert call argument". So SIGINT/SIGTERM only set a
+    # flag; the spin loop ends, the controller stops, then the context is shut down. Also when
+    # started with SIGINT ignored (a shell's background job).
+    stop = threading.Event()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda _signum, _frame: stop.set())
     try:
         node = PolicyNode()
     except Exception as e:  # invalid parameters, limits or policy: refuse to start
@@ -261,8 +266,9 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+    except ExternalShutdownException:
         pass
     finally:
         # launch passes one SIGINT on, a terminal's Ctrl-C reaches the group too: the second must
