@@ -163,6 +163,7 @@ class Stack:
             f"task:={task}",
             *extra_args,
         ]
+        self._via_launch = ros2 is not None
         if ros2 is not None:
             argv = [ros2, "launch", "h1_bringup", *args]
             self.launcher = "ros2 launch"
@@ -179,7 +180,7 @@ class Stack:
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
-            if self.launcher == "ros2 launch":
+            if self._via_launch:
                 os.kill(self.proc.pid, signal.SIGINT)
             else:
                 os.killpg(self.proc.pid, signal.SIGINT)
