@@ -123,7 +123,7 @@ def test_truncated_or_missing_files_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"corrupt or truncated parquet.*file-000"):
         LegoDataset(tmp_path / "ds")
     data.unlink()
-    with pytest.raises(DatasetError, match="no data files"):
+    with pytest.raises(DatasetError, match=r"dataset file missing: .*data/chunk-000/file-000"):
         LegoDataset(tmp_path / "ds")
     (tmp_path / "ds/meta/info.json").unlink()
     with pytest.raises(DatasetError, match=r"info\.json missing"):

@@ -1,9 +1,11 @@
-"""Reading LeRobot v3.0 datasets into training samples (the batch contract of docs/INTERFACES.md).
+"""LeRobot datasets (v2.0/v2.1/v3.0, images or video) as training samples (docs/INTERFACES.md).
 
-``LegoDataset(root, horizon)`` validates the dataset when opened (missing files, a wrong
-``codebase_version``, truncated or corrupt parquet, inconsistent episode indices and a robot
-layout that does not match all raise :class:`DatasetError` naming the file and the problem), keeps
-the numeric columns in memory and decodes camera frames lazily per sample.
+``LegoDataset(root, horizon)`` validates the dataset when opened: missing or corrupt files, an
+unknown ``codebase_version``, frame counts or timestamps that disagree with the metadata, a robot
+layout that does not match, cameras or joints that cannot be mapped all raise
+:class:`DatasetError` naming the file, episode and key. Nothing is written next to the dataset.
+Numeric columns are held in memory (in the layout's joint order, see :mod:`.mapping`); camera
+frames are decoded per sample (PNG bytes from the parquet, or mp4 frames by timestamp).
 
 A sample::
 
@@ -11,8 +13,10 @@ A sample::
     state          float32 [D]
     actions        float32 [T, D]       actions of frames i .. i+T-1 of the same episode
     action_is_pad  bool [T]             True past the episode end (last action repeated there)
-    instruction    str                  the task text (tasks.parquet)
+    action_valid   bool [D]             False for joints the dataset lacks (filled, not trained)
+    instruction    str                  the episode's task text
     subtask        str                  the subtask column ("" when the dataset has none)
+    has_subtask    bool                 the dataset has subtask text (else: no text target)
     episode_index, frame_index  int
 """
 
@@ -20,106 +24,102 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from vla_lego.data.formats import DatasetError, LeRobotSource, feature_names
 from vla_lego.data.lerobot import (
     ACTION_KEY,
-    CODEBASE_VERSION,
-    DEFAULT_EPISODES_PATH,
-    IMAGE_PREFIX,
-    INFO_PATH,
     STATE_KEY,
     STATS_PATH,
     SUBTASK_KEY,
-    TASKS_PATH,
     decode_png,
     vector_stats,
 )
+from vla_lego.data.mapping import MappingError, describe, map_cameras, map_joints
+from vla_lego.data.video import DEFAULT_TOLERANCE_S, VideoDecoder, VideoError
 from vla_lego.robot import H1_LAYOUT, ActionLayout, LayoutMismatchError
-
-
-class DatasetError(ValueError):
-    """A dataset on disk is missing, incomplete, corrupt or made for another robot."""
-
-
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
-    if not path.is_file():
-        raise DatasetError(f"dataset file missing: {path}")
-    try:
-        return pq.read_table(path, columns=columns)
-    except (pa.ArrowException, OSError) as e:
-        raise DatasetError(f"corrupt or truncated parquet file {path}: {e}") from e
-
-
-def _read_info(root: Path) -> dict[str, Any]:
-    path = root / INFO_PATH
-    if not root.is_dir():
-        raise DatasetError(f"dataset directory not found: {root}")
-    if not path.is_file():
-        raise DatasetError(f"{path} missing: {root} is not a (complete) LeRobot dataset")
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"corrupt {path}: {e}") from e
-    if info.get("codebase_version") != CODEBASE_VERSION:
-        raise DatasetError(
-            f"{path}: codebase_version {info.get('codebase_version')!r}, expected "
-            f"{CODEBASE_VERSION!r}"
-        )
-    for key in ("fps", "features", "data_path", "total_frames", "total_episodes"):
-        if key not in info:
-            raise DatasetError(f"{path}: missing key {key!r}")
-    for key in (STATE_KEY, ACTION_KEY):
-        if key not in info["features"]:
-            raise DatasetError(f"{path}: feature {key!r} missing")
-    return info
 
 
 def _to_stats(d: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float64) for k, v in d.items()}
 
 
+def _image_hw(feature: dict[str, Any]) -> tuple[int, int] | None:
+    shape, names = feature.get("shape"), feature.get("names")
+    if not shape or len(shape) != 3:
+        return None
+    if isinstance(names, list) and len(names) == 3 and names[0] in ("channel", "channels"):
+        return int(shape[1]), int(shape[2])
+    return int(shape[0]), int(shape[1])
+
+
 class LegoDataset(Dataset):
-    """Training samples from a LeRobot v3.0 dataset (see the module docstring).
+    """Training samples from a LeRobot dataset (see the module docstring).
 
     Args:
         root: Dataset directory.
         horizon: Action chunk length T (>= 1).
-        cameras: Camera views to serve (default: all, in the dataset's order).
-        layout: Expected robot layout; a dataset for another layout raises ``DatasetError``.
+        cameras: Without ``camera_map``: camera views to serve (default all, dataset order).
+        layout: The model's robot layout; joints are mapped onto it by name.
+        camera_map: Model camera slot -> dataset camera key.
+        allow_missing_cameras: Slots of ``camera_map`` the dataset may lack (black frames).
+        joint_aliases: Layout joint -> further names it goes by in this dataset.
+        missing_joints: Layout joint -> value where the dataset lacks it (masked in the loss).
+        image_size: Resize every view to (height, width) (needed when views differ in size).
+        tolerance_s: Timestamp tolerance (LeRobot's default 1e-4 s).
     """
 
     def __init__(
         self,
         root: str | os.PathLike[str],
         horizon: int = 50,
-        cameras: list[str] | tuple[str, ...] | None = None,
+        cameras: Sequence[str] | None = None,
         layout: ActionLayout = H1_LAYOUT,
+        camera_map: Mapping[str, str] | None = None,
+        allow_missing_cameras: Sequence[str] = (),
+        joint_aliases: Mapping[str, Sequence[str]] | None = None,
+        missing_joints: Mapping[str, float] | None = None,
+        image_size: int | tuple[int, int] | None = None,
+        tolerance_s: float = DEFAULT_TOLERANCE_S,
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         self.root = Path(root)
         self.horizon = int(horizon)
-        self.info = _read_info(self.root)
-        self.fps = float(self.info["fps"])
+        self.tolerance_s = float(tolerance_s)
+        self.source = LeRobotSource(self.root)
+        self.info = self.source.info
+        self.fps = self.source.fps
+        for key in (STATE_KEY, ACTION_KEY):
+            if key not in self.info["features"]:
+                raise DatasetError(f"{self.root / 'meta/info.json'}: feature {key!r} missing")
         self._check_layout(layout)
-        all_cams = [
-            k[len(IMAGE_PREFIX) :] for k in self.info["features"] if k.startswith(IMAGE_PREFIX)
-        ]
-        self.camera_names = list(cameras) if cameras is not None else all_cams
-        missing = [c for c in self.camera_names if c not in all_cams]
-        if missing or not self.camera_names:
-            raise DatasetError(f"cameras {missing or '[]'} not in dataset; it has {all_cams}")
-        self._load_tasks()
+        try:
+            self.joint_maps = {
+                key: map_joints(
+                    key, feature_names(self.info, key), layout, joint_aliases, missing_joints
+                )
+                for key in (STATE_KEY, ACTION_KEY)
+            }
+            self.camera_map = map_cameras(
+                list(self.source.cameras), camera_map, cameras, allow_missing_cameras
+            )
+        except MappingError as e:
+            raise DatasetError(f"{self.root}: {e}") from e
+        self.camera_names = self.camera_map.names
+        self._dim = layout.dim
+        self._layout_obj = layout
+        self._size = self._image_size(image_size)
+        self._decoder = VideoDecoder(self.tolerance_s)
         self._load_frames()
-        self._load_episodes()
         self._stats_raw = self._load_stats()
 
     # ------------------------------------------------------------------ loading
@@ -128,107 +128,120 @@ class LegoDataset(Dataset):
         try:
             if block is not None:
                 layout.check_compatible(block, what=f"dataset {self.root}")
-            elif self.info["features"][STATE_KEY].get("names") != list(layout.names):
-                raise LayoutMismatchError(f"dataset {self.root} state names differ from the layout")
         except LayoutMismatchError as e:
             raise DatasetError(str(e)) from e
         self.layout = layout.to_dict()
-        self._dim = layout.dim
 
-    def _load_tasks(self) -> None:
-        table = _read_parquet(self.root / TASKS_PATH)
-        df = table.to_pandas()
-        if "task_index" not in df.columns:
-            raise DatasetError(f"{self.root / TASKS_PATH}: column 'task_index' missing")
-        self.tasks = {int(i): str(t) for t, i in zip(df.index, df["task_index"])}
-
-    def _data_files(self) -> list[Path]:
-        files = sorted((self.root / "data").glob("chunk-*/file-*.parquet"))
-        if not files:
-            raise DatasetError(f"no data files under {self.root / 'data'}")
-        return files
+    def _image_size(self, image_size: int | tuple[int, int] | None) -> tuple[int, int]:
+        if image_size is not None:
+            hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+            if len(hw) != 2 or min(hw) < 1:
+                raise ValueError(f"image_size must be > 0 or (height, width), got {image_size}")
+            return int(hw[0]), int(hw[1])
+        sizes = {
+            k: _image_hw(self.info["features"][k]) for k in self.camera_map.slots.values() if k
+        }
+        if len(set(sizes.values())) != 1 or None in sizes.values():
+            raise DatasetError(
+                f"{self.root}: camera views differ in size or do not declare it ({sizes}); set "
+                "data.image_size to resize them to one size"
+            )
+        return next(iter(sizes.values()))  # type: ignore[return-value]
 
     def _load_frames(self) -> None:
-        tables = [_read_parquet(p) for p in self._data_files()]
+        cols = [STATE_KEY, ACTION_KEY, "episode_index", "frame_index", "timestamp", "index"]
+        cols += ["task_index"]
+        self.has_subtask = SUBTASK_KEY in self.info["features"]
+        if self.has_subtask:
+            cols.append(SUBTASK_KEY)
+        image_keys = [
+            k for k in self.camera_map.slots.values() if k and self.source.cameras[k] == "image"
+        ]
+        table = self.source.read_frames(cols + image_keys)
+        self.source.check_frames(table, self.tolerance_s)
         try:
-            table = pa.concat_tables(tables)
-        except pa.ArrowInvalid as e:
-            raise DatasetError(f"data files of {self.root} have inconsistent schemas: {e}") from e
-        need = [STATE_KEY, ACTION_KEY, "episode_index", "frame_index", "task_index", "index"]
-        need += [IMAGE_PREFIX + c for c in self.camera_names]
-        missing = [c for c in need if c not in table.column_names]
-        if missing:
-            raise DatasetError(f"data of {self.root} lacks columns {missing}")
-        if table.num_rows != int(self.info["total_frames"]):
-            raise DatasetError(
-                f"{self.root}: data has {table.num_rows} frames, info.json says "
-                f"{self.info['total_frames']} (truncated dataset?)"
-            )
-        order = np.argsort(table.column("index").to_numpy())
-        table = table.take(pa.array(order))
-        self.state = np.stack(table.column(STATE_KEY).to_numpy(zero_copy_only=False)).astype(
-            np.float32
-        )
-        self.actions = np.stack(table.column(ACTION_KEY).to_numpy(zero_copy_only=False)).astype(
-            np.float32
-        )
-        if self.state.shape[1] != self._dim or self.actions.shape[1] != self._dim:
-            raise DatasetError(f"{self.root}: state/action width differs from layout ({self._dim})")
+            self.state = self._vectors(table, STATE_KEY)
+            self.actions = self._vectors(table, ACTION_KEY)
+        except MappingError as e:
+            raise DatasetError(f"{self.root}: {e}") from e
+        for name, x in (("state", self.state), ("action", self.actions)):
+            if not np.all(np.isfinite(x)):
+                row = int(np.flatnonzero(~np.isfinite(x).all(1))[0])
+                raise DatasetError(f"{self.root}: {name} of frame {row} is not finite")
+        self.action_valid = self.joint_maps[ACTION_KEY].valid.copy()
         self.episode_index = table.column("episode_index").to_numpy().astype(np.int64)
         self.frame_index = table.column("frame_index").to_numpy().astype(np.int64)
+        self.timestamp = table.column("timestamp").to_numpy().astype(np.float64)
         self.task_index = table.column("task_index").to_numpy().astype(np.int64)
+        unknown = sorted(set(self.task_index.tolist()) - set(self.source.tasks))
+        if unknown:
+            raise DatasetError(f"{self.root}: task_index {unknown} not in the task table")
+        self.tasks = self.source.tasks
         self.subtask = (
             [str(s or "") for s in table.column(SUBTASK_KEY).to_pylist()]
-            if SUBTASK_KEY in table.column_names
+            if self.has_subtask
             else [""] * table.num_rows
         )
-        self._images = {
-            c: table.column(IMAGE_PREFIX + c).combine_chunks().field("bytes")
-            for c in self.camera_names
-        }
-
-    def _load_episodes(self) -> None:
-        files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
-        if not files:
-            path = self.root / DEFAULT_EPISODES_PATH.format(chunk_index=0, file_index=0)
-            raise DatasetError(f"episode metadata missing: {path}")
-        cols = ["episode_index", "length", "dataset_from_index", "dataset_to_index"]
-        eps = pa.concat_tables([_read_parquet(p, cols) for p in files]).to_pandas()
-        if len(eps) != int(self.info["total_episodes"]):
-            raise DatasetError(
-                f"{self.root}: {len(eps)} episode rows, info.json says "
-                f"{self.info['total_episodes']}"
-            )
+        self._images = {k: table.column(k).combine_chunks().field("bytes") for k in image_keys}
+        self._image_paths = {k: table.column(k).combine_chunks().field("path") for k in image_keys}
         self._ep_end = np.zeros(len(self.state), dtype=np.int64)
-        for _, e in eps.iterrows():
-            lo, hi = int(e["dataset_from_index"]), int(e["dataset_to_index"])
-            ok = hi - lo == int(e["length"]) and 0 <= lo < hi <= len(self.state)
-            if not ok or np.any(self.episode_index[lo:hi] != int(e["episode_index"])):
-                raise DatasetError(
-                    f"{self.root}: episode {int(e['episode_index'])} indices [{lo}, {hi}) do not "
-                    "match the data"
-                )
-            self._ep_end[lo:hi] = hi
-        if np.any(self._ep_end == 0):
-            raise DatasetError(f"{self.root}: frames not covered by any episode")
+        self._videos: dict[str, list[tuple[str, float]]] = {}
+        start = 0
+        for ep in self.source.episodes:
+            self._ep_end[start : start + ep.length] = start + ep.length
+            start += ep.length
+        video_keys = [k for k in self.camera_map.slots.values() if k and k not in image_keys]
+        by_ep = {e.index: e for e in self.source.episodes}
+        for k in video_keys:
+            per_frame = []
+            for epi in self.episode_index:
+                path, t0 = by_ep[int(epi)].videos[k]
+                per_frame.append((str(path), t0))
+            self._videos[k] = per_frame
+            for ep in self.source.episodes:
+                if not ep.videos[k][0].is_file():
+                    raise DatasetError(
+                        f"{self.root}: video file missing: {ep.videos[k][0]} (episode "
+                        f"{ep.index}, camera {k})"
+                    )
+
+    def _vectors(self, table: pa.Table, key: str) -> np.ndarray:
+        x = np.stack(table.column(key).to_numpy(zero_copy_only=False)).astype(np.float32)
+        return self.joint_maps[key].apply(x)
 
     def _load_stats(self) -> dict[str, Any]:
         path = self.root / STATS_PATH
         if not path.is_file():
-            raise DatasetError(f"{path} missing")
+            return {}
         try:
             return json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise DatasetError(f"corrupt {path}: {e}") from e
 
+    def check_videos(self) -> None:
+        """Decode the first and last frame of every episode of every video camera.
+
+        Raises:
+            DatasetError: A video that is unreadable, or shorter than its episode.
+        """
+        for k in self._videos:
+            for e in self.source.episodes:
+                rows = np.flatnonzero(self.episode_index == e.index)
+                for i in (rows[0], rows[-1]):
+                    self._frame(k, int(i))
+
     # ------------------------------------------------------------------ contract
+    def describe_mapping(self) -> str:
+        """The camera and joint mapping as a printable table."""
+        return describe(self.camera_map, list(self.joint_maps.values()), self._layout_obj)
+
     @property
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
         """``{"state": {...}, "actions": {...}}`` with mean/std/min/max/q01/q99 arrays of [D]."""
         out = {}
         for name, key in (("state", STATE_KEY), ("actions", ACTION_KEY)):
-            raw = self._stats_raw.get(key)
-            if raw is None:
+            raw = self._stats_raw.get(key) if self.joint_maps[key].is_identity else None
+            if raw is None:  # stats of the mapped vectors (foreign order, filled joints)
                 raw = vector_stats(self.state if name == "state" else self.actions)
             s = _to_stats(raw)
             for q in ("q01", "q99"):  # datasets from other writers may lack quantiles
@@ -244,17 +257,39 @@ class LegoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.state)
 
-    def image(self, camera: str, index: int) -> np.ndarray:
-        """Decoded frame ``index`` of ``camera``."""
-        data = self._images[camera][index].as_py()
+    def _frame(self, key: str, index: int) -> np.ndarray:
+        if key in self._videos:
+            path, t0 = self._videos[key][index]
+            try:
+                return self._decoder.frames_at(path, [t0 + self.timestamp[index]])[0]
+            except VideoError as e:
+                raise DatasetError(
+                    f"{self.root}: episode {int(self.episode_index[index])} frame "
+                    f"{int(self.frame_index[index])} of {key!r}: {e}"
+                ) from e
+        data = self._images[key][index].as_py()
         if data is None:
-            raise DatasetError(
-                f"{self.root}: frame {index} of camera {camera!r} has no image bytes"
-            )
+            rel = self._image_paths[key][index].as_py()
+            if rel is None:
+                raise DatasetError(f"{self.root}: frame {index} of camera {key!r} has no image")
+            data = (self.root / rel).read_bytes() if (self.root / rel).is_file() else None
+            if data is None:
+                raise DatasetError(f"{self.root}: image file missing: {self.root / rel}")
         try:
             return decode_png(data)
         except OSError as e:
-            raise DatasetError(f"{self.root}: frame {index} of {camera!r} is corrupt: {e}") from e
+            raise DatasetError(f"{self.root}: frame {index} of {key!r} is corrupt: {e}") from e
+
+    def image(self, camera: str, index: int) -> np.ndarray:
+        """Decoded frame ``index`` of model camera slot ``camera``, at the served size."""
+        key = self.camera_map.slots[camera]
+        h, w = self._size
+        if key is None:
+            return np.zeros((h, w, 3), dtype=np.uint8)
+        im = self._frame(key, index)
+        if im.shape[:2] != (h, w):
+            im = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.BILINEAR))
+        return im
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):
@@ -269,8 +304,10 @@ class LegoDataset(Dataset):
             "state": self.state[i].copy(),
             "actions": self.actions[idx].copy(),
             "action_is_pad": pad,
+            "action_valid": self.action_valid.copy(),
             "instruction": self.tasks[int(self.task_index[i])],
             "subtask": self.subtask[i],
+            "has_subtask": self.has_subtask,
             "episode_index": int(self.episode_index[i]),
             "frame_index": int(self.frame_index[i]),
         }
@@ -285,6 +322,8 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [s[key] for s in samples]
         if isinstance(vals[0], str):
             out[key] = vals
+        elif isinstance(vals[0], (bool, np.bool_)):
+            out[key] = torch.tensor(vals, dtype=torch.bool)
         elif isinstance(vals[0], (int, np.integer)):
             out[key] = torch.tensor(vals, dtype=torch.int64)
         else:
@@ -351,8 +390,10 @@ class DummyDataset(Dataset):
             "state": self.state[i].copy(),
             "actions": self.actions[np.minimum(idx, end - 1)].copy(),
             "action_is_pad": pad,
+            "action_valid": np.ones(len(self.state[i]), dtype=bool),
             "instruction": "pick up the red 2x4 brick and place it on the white pad",
             "subtask": "grasp the red 2x4 brick with the right hand" if i % 2 else "",
+            "has_subtask": True,
             "episode_index": i // self.episode_length,
             "frame_index": i % self.episode_length,
         }

@@ -16,10 +16,16 @@ What is written (paths relative to the dataset root; templates as in LeRobot's `
                                             meta/episodes/chunk_index, meta/episodes/file_index,
                                             stats/<feature>/<stat>, plus seed and success
     data/chunk-000/file-000.parquet         one row per frame: observation.images.<camera>
-                                            (struct bytes/path, PNG, HF ``Image``),
+                                            (struct bytes/path, PNG, HF ``Image``; not with
+                                            video=True),
                                             observation.state [D], action [D], subtask (string),
                                             timestamp, frame_index, episode_index, index,
                                             task_index
+
+With ``video=True`` camera frames go to ``videos/observation.images.<camera>/chunk-000/
+file-000.mp4`` instead, as LeRobot writes them (AV1 ``libsvtav1`` by default, ``yuv420p``, g=2,
+crf=30; the episodes one after another in one file, each episode's ``videos/<key>/from_timestamp``
+and ``to_timestamp`` in the episode rows, the stream's ``info`` block in the feature).
 
 Frames are written episode by episode into a temporary sibling directory; ``finalize`` writes
 the metadata, fsyncs and renames the directory into place, so an interrupted run never leaves a
@@ -42,12 +48,14 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from vla_lego.atomic import replace_directory, temp_directory
+from vla_lego.data.video import DEFAULT_CODEC, VideoWriter, probe_video
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 CODEBASE_VERSION = "v3.0"
 CHUNK_FILE_PATTERN = "chunk-{chunk_index:03d}/file-{file_index:03d}"
 DEFAULT_DATA_PATH = "data/" + CHUNK_FILE_PATTERN + ".parquet"
 DEFAULT_EPISODES_PATH = "meta/episodes/" + CHUNK_FILE_PATTERN + ".parquet"
+DEFAULT_VIDEO_PATH = "videos/{video_key}/" + CHUNK_FILE_PATTERN + ".mp4"
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
@@ -123,6 +131,8 @@ class LeRobotV3Writer:
         layout: Robot layout of state and action.
         robot_type: ``robot_type`` written to info.json.
         overwrite: Replace an existing dataset at ``root`` (only at ``finalize``).
+        video: Store camera frames as mp4 video (LeRobot's default) instead of PNG in parquet.
+        codec: FFmpeg encoder of the video (``libsvtav1`` = AV1, ``libx264``, ...).
     """
 
     def __init__(
@@ -134,6 +144,8 @@ class LeRobotV3Writer:
         layout: ActionLayout = H1_LAYOUT,
         robot_type: str = "unitree_h1",
         overwrite: bool = False,
+        video: bool = False,
+        codec: str = DEFAULT_CODEC,
     ) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
@@ -150,6 +162,8 @@ class LeRobotV3Writer:
         self.layout = layout
         self.robot_type = robot_type
         self.overwrite = overwrite
+        self.video = bool(video)
+        self.codec = codec
         self._tmp = temp_directory(self.root)
         self._data_path = self._tmp / DEFAULT_DATA_PATH.format(chunk_index=0, file_index=0)
         self._data_path.parent.mkdir(parents=True)
@@ -163,6 +177,22 @@ class LeRobotV3Writer:
         self._image_samples: dict[str, list[np.ndarray]] = {c: [] for c in self.cameras}
         self._n_frames = 0
         self._closed = False
+        self._videos: dict[str, VideoWriter] = {}
+        self._video_info: dict[str, dict[str, Any]] = {}
+        if self.video:
+            try:
+                for c in self.cameras:
+                    path = self._tmp / self._video_rel(c)
+                    self._videos[c] = VideoWriter(path, fps, codec=codec)
+            except Exception:
+                self.close()
+                raise
+
+    @staticmethod
+    def _video_rel(camera: str) -> str:
+        return DEFAULT_VIDEO_PATH.format(
+            video_key=IMAGE_PREFIX + camera, chunk_index=0, file_index=0
+        )
 
     # ------------------------------------------------------------------ schema
     def features(self) -> dict[str, Any]:
@@ -171,12 +201,15 @@ class LeRobotV3Writer:
         feats: dict[str, Any] = {
             IMAGE_PREFIX
             + c: {
-                "dtype": "image",
+                "dtype": "video" if self.video else "image",
                 "shape": [h, w, 3],
                 "names": ["height", "width", "channels"],
             }
             for c in self.cameras
         }
+        if self._video_info:
+            for c in self.cameras:
+                feats[IMAGE_PREFIX + c]["info"] = self._video_info[c]
         names = list(self.layout.names)
         feats[STATE_KEY] = {"dtype": "float32", "shape": [self.layout.dim], "names": names}
         feats[ACTION_KEY] = {"dtype": "float32", "shape": [self.layout.dim], "names": names}
@@ -188,7 +221,8 @@ class LeRobotV3Writer:
     def _make_schema(self) -> pa.Schema:
         d = self.layout.dim
         image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-        fields = [pa.field(IMAGE_PREFIX + c, image) for c in self.cameras]
+        images = [] if self.video else self.cameras
+        fields = [pa.field(IMAGE_PREFIX + c, image) for c in images]
         fields += [
             pa.field(STATE_KEY, pa.list_(pa.float32(), d)),
             pa.field(ACTION_KEY, pa.list_(pa.float32(), d)),
@@ -196,7 +230,7 @@ class LeRobotV3Writer:
         ]
         fields += [pa.field(k, pa.from_numpy_dtype(np.dtype(t))) for k, t in _SCALARS.items()]
         # The Hugging Face ``datasets`` feature description, so ``datasets``/LeRobot decode images.
-        hf: dict[str, Any] = {IMAGE_PREFIX + c: {"_type": "Image"} for c in self.cameras}
+        hf: dict[str, Any] = {IMAGE_PREFIX + c: {"_type": "Image"} for c in images}
         for key in (STATE_KEY, ACTION_KEY):
             hf[key] = {
                 "feature": {"dtype": "float32", "_type": "Value"},
@@ -281,6 +315,10 @@ class LeRobotV3Writer:
         n = len(frames)
         cols: dict[str, Any] = {}
         for c in self.cameras:
+            if self.video:
+                for f in frames:
+                    self._videos[c].add(f["images"][c])
+                continue
             cols[IMAGE_PREFIX + c] = [
                 {"bytes": encode_png(f["images"][c]), "path": None} for f in frames
             ]
@@ -314,6 +352,12 @@ class LeRobotV3Writer:
             "meta/episodes/chunk_index": 0,
             "meta/episodes/file_index": 0,
         }
+        for c in self._videos:  # this episode's span in the camera's (concatenated) video
+            key = IMAGE_PREFIX + c
+            row[f"videos/{key}/chunk_index"] = 0
+            row[f"videos/{key}/file_index"] = 0
+            row[f"videos/{key}/from_timestamp"] = self._n_frames / self.fps
+            row[f"videos/{key}/to_timestamp"] = (self._n_frames + n) / self.fps
         for key, x in ((STATE_KEY, state), (ACTION_KEY, action)):
             for stat, v in vector_stats(x).items():
                 if stat in ("q01", "q99"):
@@ -337,6 +381,10 @@ class LeRobotV3Writer:
         assert self._pq is not None
         self._pq.close()
         self._pq = None
+        self._video_info = {}
+        for c, vw in self._videos.items():
+            vw.close()
+            self._video_info[c] = probe_video(vw.path)
         ep_path = self._tmp / DEFAULT_EPISODES_PATH.format(chunk_index=0, file_index=0)
         ep_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(self._episodes), ep_path)
@@ -383,7 +431,7 @@ class LeRobotV3Writer:
             "fps": int(self.fps) if float(self.fps).is_integer() else self.fps,
             "splits": {"train": f"0:{n_ep}"},
             "data_path": DEFAULT_DATA_PATH,
-            "video_path": None,
+            "video_path": DEFAULT_VIDEO_PATH if self.video else None,
             "features": self.features(),
             "vla_lego": {
                 "layout": self.layout.to_dict(),
@@ -398,6 +446,8 @@ class LeRobotV3Writer:
         if self._pq is not None:
             self._pq.close()
             self._pq = None
+        for vw in self._videos.values():
+            vw.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._closed = True
 
@@ -422,6 +472,7 @@ __all__ = [
     "CODEBASE_VERSION",
     "DEFAULT_DATA_PATH",
     "DEFAULT_EPISODES_PATH",
+    "DEFAULT_VIDEO_PATH",
     "IMAGE_PREFIX",
     "INFO_PATH",
     "STATE_KEY",

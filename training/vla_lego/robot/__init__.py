@@ -12,6 +12,7 @@ from vla_lego.robot.h1 import (
     INSPIRE_CMD_TOPIC,
     INSPIRE_HAND_INDEX,
     INSPIRE_STATE_TOPIC,
+    JOINT_ALIASES,
     MAX_ACTION_DIM,
     MOTOR_INDEX,
     NUM_MOTORS,
@@ -21,6 +22,7 @@ from vla_lego.robot.h1 import (
     ActionLayout,
     JointSpec,
     LayoutMismatchError,
+    joint_name_key,
     resolve_h1_mjcf,
 )
 
@@ -35,6 +37,7 @@ __all__ = [
     "INSPIRE_CMD_TOPIC",
     "INSPIRE_HAND_INDEX",
     "INSPIRE_STATE_TOPIC",
+    "JOINT_ALIASES",
     "MAX_ACTION_DIM",
     "MOTOR_INDEX",
     "NUM_MOTORS",
@@ -44,6 +47,7 @@ __all__ = [
     "ActionLayout",
     "JointSpec",
     "LayoutMismatchError",
+    "joint_name_key",
     "resolve_h1_mjcf",
     "topics",
 ]

@@ -68,6 +68,34 @@ INSPIRE_HAND_INDEX: dict[str, int] = {
     **{f"left_hand_{j}": 6 + i for i, j in enumerate(_HAND_JOINTS)},
 }
 
+# Names other recorders give these joints, beyond what ``joint_name_key`` already equates
+# (``left_elbow_joint`` = ``left_elbow`` = ``kLeftElbow`` = ``LeftElbow``, as written by the Unitree
+# SDK and ``unitree_IL_lerobot``): the Inspire hands' URDF joints of the H1 with hands.
+_INSPIRE_URDF_JOINTS = {
+    "pinky": "pinky_proximal",
+    "ring": "ring_proximal",
+    "middle": "middle_proximal",
+    "index": "index_proximal",
+    "thumb_bend": "thumb_proximal_pitch",
+    "thumb_rotation": "thumb_proximal_yaw",
+}
+JOINT_ALIASES: dict[str, tuple[str, ...]] = {
+    f"{side}_hand_{j}": (f"{side[0].upper()}_{urdf}_joint",)
+    for side in ("left", "right")
+    for j, urdf in _INSPIRE_URDF_JOINTS.items()
+}
+
+
+def joint_name_key(name: str) -> str:
+    """The spelling-free key of a joint name: ``kLeftShoulderPitch``, ``left_shoulder_pitch``,
+    ``left_shoulder_pitch_joint`` and ``LeftShoulderPitch`` all give ``leftshoulderpitch``."""
+    s = name.strip()
+    if len(s) > 1 and s[0] == "k" and s[1].isupper():  # Unitree SDK enum style: kLeftElbow
+        s = s[1:]
+    key = "".join(ch for ch in s.lower() if ch.isalnum())
+    return key[: -len("joint")] if key.endswith("joint") and len(key) > 5 else key
+
+
 # (lower, upper) from h1.xml's joint ranges; velocity from the H1 URDF.
 _ARM_LIMITS: dict[str, tuple[float, float, float]] = {
     "left_shoulder_pitch_joint": (-2.87, 2.87, 9.0),
@@ -305,6 +333,7 @@ __all__ = [
     "INSPIRE_CMD_TOPIC",
     "INSPIRE_HAND_INDEX",
     "INSPIRE_STATE_TOPIC",
+    "JOINT_ALIASES",
     "MAX_ACTION_DIM",
     "MOTOR_INDEX",
     "NUM_MOTORS",
@@ -314,5 +343,6 @@ __all__ = [
     "ActionLayout",
     "JointSpec",
     "LayoutMismatchError",
+    "joint_name_key",
     "resolve_h1_mjcf",
 ]

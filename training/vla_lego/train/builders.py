@@ -115,8 +115,21 @@ def build_datasets(cfg: DictConfig) -> tuple[Dataset, Dataset | None]:
             raise FileNotFoundError(
                 f"data.path={str(data.path)!r}: no LeRobot dataset there (meta/info.json missing)"
             )
+        from vla_lego.data.mapping import mapping_config
+
         cameras = list(data.camera_names) if data.camera_names else None
-        full = LegoDataset(root, horizon=horizon, cameras=cameras)
+        size = data.get("image_size")
+        full = LegoDataset(
+            root,
+            horizon=horizon,
+            cameras=cameras,
+            image_size=int(size) if size else None,
+            tolerance_s=float(data.get("tolerance_s") or 1e-4),
+            **mapping_config(data),
+        )
+        # Printed before training starts: what is read from where, and what is dropped.
+        print(f"[data] {root} ({full.source.version}, {full.fps:g} fps, {len(full)} frames)")
+        print(full.describe_mapping())
         return split_by_episode(full, float(data.val_fraction))
     raise ValueError(f"data.kind must be dummy or lerobot, got {data.kind!r}")
 

@@ -118,7 +118,8 @@ class EO1Inputs:
         text_valid: ``bool [B, S]`` or ``None``.
         actions: ``float32 [B, H, max_action_dim]`` normalised, padded actions or ``None``.
         action_is_pad: ``bool [B, H]`` or ``None``.
-        action_dim_mask: ``bool [max_action_dim]`` True for real action dims.
+        action_dim_mask: ``bool [max_action_dim]`` (or ``[B, max_action_dim]``) True for real,
+            trained action dims.
     """
 
     input_ids: torch.Tensor
@@ -319,8 +320,22 @@ class EO1Processor:
                     f"got {tuple(pad_t.shape)}"
                 )
             out.action_is_pad = pad_t.bool()
+        valid = batch.get("action_valid")
+        if valid is not None:  # joints a dataset lacks: filled in the data, not trained on
+            v = np.asarray(valid.cpu() if isinstance(valid, torch.Tensor) else valid, dtype=bool)
+            if v.shape != (b, dim):
+                raise ValueError(f"action_valid: expected shape ({b}, {dim}), got {v.shape}")
+            mask = np.zeros((b, cfg.max_action_dim), dtype=bool)
+            mask[:, :dim] = v
+            out.action_dim_mask = torch.from_numpy(mask & self.layout.mask()[None])
         subtasks = _as_list_of_str(batch.get("subtask", [""] * b), b, "subtask")
         out.text_ids, out.text_valid = self.text_targets(subtasks)
+        has = batch.get("has_subtask")
+        if has is not None:  # data without subtask text trains the action loss only
+            h = torch.as_tensor(np.asarray(has.cpu() if isinstance(has, torch.Tensor) else has))
+            if tuple(h.shape) != (b,):
+                raise ValueError(f"has_subtask: expected shape ({b},), got {tuple(h.shape)}")
+            out.text_valid &= h.bool()[:, None]
 
     def text_targets(self, subtasks: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Subtask strings -> ``(ids long [B, S], valid bool [B, S])`` ending in the end marker."""
