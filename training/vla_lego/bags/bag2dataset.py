@@ -61,6 +61,8 @@ class ConvertConfig:
         min_frames: Shorter episodes are skipped.
         allow_extra_joints: Ignore joint names outside the layout instead of failing.
         layout: Robot layout.
+        video: Store camera frames as mp4 video (as LeRobot does) instead of PNG in parquet.
+        codec: FFmpeg video encoder (``libsvtav1`` = AV1, LeRobot's default).
     """
 
     fps: float = 10.0
@@ -74,6 +76,8 @@ class ConvertConfig:
     min_frames: int = 2
     allow_extra_joints: bool = False
     layout: ActionLayout = H1_LAYOUT
+    video: bool = False
+    codec: str = "libsvtav1"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0.1 <= self.fps <= 1000.0):
@@ -325,7 +329,14 @@ class _DatasetSink:
         if self.writer is None:
             shape = next(iter(frames[names[0]].values())).shape[:2]
             self.writer = LeRobotV3Writer(
-                self.out, self.cfg.fps, names, shape, self.cfg.layout, overwrite=self.overwrite
+                self.out,
+                self.cfg.fps,
+                names,
+                shape,
+                self.cfg.layout,
+                overwrite=self.overwrite,
+                video=self.cfg.video,
+                codec=self.cfg.codec,
             )
         state, action = scan.state.at(ep.times), scan.action.at(ep.times)
         for k in range(len(ep.times)):
@@ -434,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore joint names outside the robot layout instead of failing",
     )
+    p.add_argument(
+        "--video", action="store_true", help="store camera frames as mp4 video, as LeRobot does"
+    )
+    p.add_argument("--codec", default=ConvertConfig.codec, help="FFmpeg encoder for --video")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
@@ -453,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_gap=args.max_gap,
             min_frames=args.min_frames,
             allow_extra_joints=args.allow_extra_joints,
+            video=args.video,
+            codec=args.codec,
         )
         s = convert(args.bags, args.out, cfg, args.overwrite, progress=not args.quiet)
     except (BagError, LayoutMismatchError, ValueError, FileNotFoundError, FileExistsError) as e:

@@ -4,7 +4,10 @@ Command line (``key=value`` arguments)::
 
     python -m vla_lego.sim.generate task=pick_place episodes=50 out=/data/pick_place [seed=0]
         [fps=10] [image_size=128 | image_height=.. image_width=..] [cameras=head,right_wrist]
-        [overwrite=false] [max_attempts=2*episodes]
+        [overwrite=false] [max_attempts=2*episodes] [video=false] [codec=libsvtav1]
+
+``video=true`` stores the camera frames as mp4 video the way LeRobot does (AV1 by default,
+``codec=libx264`` etc. for another FFmpeg encoder) instead of PNG images inside the parquet.
 
 From Python: :func:`generate_dataset`. Each episode is recorded at ``fps`` from the reset to
 the end of the expert's plan: the frame's images and state are observed *before* the frame's
@@ -23,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vla_lego.data.lerobot import LeRobotV3Writer
+from vla_lego.data.video import DEFAULT_CODEC
 from vla_lego.sim.config import SimConfig
 from vla_lego.sim.env import LegoEnv
 from vla_lego.sim.expert import ScriptedExpert
@@ -69,6 +73,8 @@ def generate_dataset(
     overwrite: bool = False,
     max_attempts: int | None = None,
     progress: bool = True,
+    video: bool = False,
+    codec: str = DEFAULT_CODEC,
 ) -> GenerationReport:
     """Record ``episodes`` successful expert demonstrations of ``task`` into ``out``.
 
@@ -86,7 +92,9 @@ def generate_dataset(
     t0 = time.perf_counter()
     attempts = frames_total = 0
     shape = (cfg.image_height, cfg.image_width)
-    with LeRobotV3Writer(out, cfg.fps, cfg.cameras, shape, overwrite=overwrite) as writer:
+    with LeRobotV3Writer(
+        out, cfg.fps, cfg.cameras, shape, overwrite=overwrite, video=video, codec=codec
+    ) as writer:
         bar = tqdm(total=episodes, desc=f"{task} episodes", disable=not progress, unit="ep")
         while writer.num_episodes < episodes:
             if attempts >= max_attempts:
@@ -113,7 +121,8 @@ def generate_dataset(
 
 
 _INT_KEYS = {"episodes", "seed", "image_size", "image_height", "image_width", "max_attempts"}
-_KNOWN = _INT_KEYS | {"task", "out", "fps", "cameras", "overwrite"}
+_BOOL_KEYS = {"overwrite", "video"}
+_KNOWN = _INT_KEYS | _BOOL_KEYS | {"task", "out", "fps", "cameras", "codec"}
 
 
 def parse_args(argv: list[str]) -> dict[str, Any]:
@@ -133,7 +142,9 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
                 args[key] = float(value)
             elif key == "cameras":
                 args[key] = tuple(c for c in value.split(",") if c)
-            elif key == "overwrite":
+            elif key in _BOOL_KEYS:
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    raise ValueError
                 args[key] = value.lower() in ("1", "true", "yes")
             else:
                 args[key] = value
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg=cfg,
             overwrite=args.get("overwrite", False),
             max_attempts=args.get("max_attempts"),
+            video=args.get("video", False),
+            codec=args.get("codec", DEFAULT_CODEC),
         )
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
