@@ -178,4 +178,40 @@ elif tools_importable && [[ -x "$VENV/bin/ros2" ]] && pytest_loads; then
 else
   tools_missing "no sourced /opt/ros/<distro>, no \$VLA_ROS2_PYTHON, no $tools_src/install.sh"
 fi
+
+# 5. A reference install of LeRobot 0.4.4's dataset code for the tests (tests/data/lerobot_ref):
+#    LeRobot writes datasets the tests read, and reads the datasets this project writes. Its pins
+#    (datasets 4, huggingface_hub 0.35, av 15, torch < 2.11) clash with the venv's, so the pinned
+#    packages go, without their dependencies, into a folder of their own that the venv's python puts
+#    first on PYTHONPATH (with a torchvision stand-in); nothing in the venv changes. ~10 s.
+LEROBOT_REQ="$ROOT/tests/data/lerobot_ref/requirements.txt"
+LEROBOT_TARGET="$VENV/tools/lerobot044"
+h="$(stage_hash "$LEROBOT_REQ")"
+if ! stage_done lerobot_ref "$h" || [[ ! -f "$LEROBOT_TARGET/lerobot/datasets/lerobot_dataset.py" ]]
+then
+  log "installing the LeRobot 0.4.4 reference into $LEROBOT_TARGET (~10 s)"
+  rm -rf "$LEROBOT_TARGET.tmp"
+  "$PYBIN" -m pip install -q --disable-pip-version-check --no-deps --target "$LEROBOT_TARGET.tmp" \
+    -r "$LEROBOT_REQ"
+  lr_tmp="$(mktemp -d)"
+  (
+    cd "$lr_tmp"
+    HF_HUB_OFFLINE=1 HF_HOME="$lr_tmp/hf" \
+      PYTHONPATH="$LEROBOT_TARGET.tmp:$ROOT/tests/data/lerobot_ref/standin" "$PYBIN" - "$LEROBOT_REQ" <<'PYEOF'
+import importlib.metadata as md
+import sys
+
+import av
+import lerobot.datasets.lerobot_dataset  # noqa: F401
+
+pins = [ln.split("#")[0].strip().split("==") for ln in open(sys.argv[1])]
+wrong = {n: (v, md.version(n)) for n, v in (p for p in pins if len(p) == 2) if md.version(n) != v}
+assert not wrong, f"pinned vs imported: {wrong}"
+assert "libsvtav1" in av.codecs_available, "this av build has no libsvtav1 encoder"
+PYEOF
+  ) || { rm -rf "$lr_tmp"; log "the LeRobot reference does not import, see above"; exit 1; }
+  rm -rf "$lr_tmp" "$LEROBOT_TARGET"
+  mv "$LEROBOT_TARGET.tmp" "$LEROBOT_TARGET"
+  echo "$h" >"$STAMPS/lerobot_ref"
+fi
 log "ready (source scripts/env.sh to use it in a shell)"
