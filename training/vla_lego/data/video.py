@@ -218,12 +218,16 @@ class VideoDecoder:
         self.tolerance_s = float(tolerance_s)
         self.max_open = int(max_open)
         self._open: OrderedDict[str, Any] = OrderedDict()
+        self._inherited: list[Any] = []
         self._pid = os.getpid()
 
     def _container(self, path: str) -> Any:
         av = _av()
         if os.getpid() != self._pid:  # forked into a dataloader worker: open afresh
-            self._open.clear()
+            # Closing the parent's containers here would touch FFmpeg state copied mid-use by
+            # fork; they are kept (unused) until the worker exits.
+            self._inherited.extend(self._open.values())
+            self._open = OrderedDict()
             self._pid = os.getpid()
         c = self._open.get(path)
         if c is not None:
@@ -238,7 +242,9 @@ class VideoDecoder:
         if not c.streams.video:
             c.close()
             raise VideoError(f"{path}: no video stream")
-        c.streams.video[0].thread_type = "AUTO"
+        # No decoder threads: a dataloader worker forked while FFmpeg threads hold locks would
+        # deadlock; the workers are the parallelism.
+        c.streams.video[0].thread_count = 1
         self._open[path] = c
         while len(self._open) > self.max_open:
             self._open.popitem(last=False)[1].close()
