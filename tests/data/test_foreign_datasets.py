@@ -38,7 +38,7 @@ def v21(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, 
 def test_joint_names_of_other_recorders_map_onto_the_layout() -> None:
     assert joint_name_key("kLeftShoulderPitch") == joint_name_key("left_shoulder_pitch_joint")
     assert joint_name_key("LeftElbow") == joint_name_key("left_elbow_joint")
-    jm = map_joints("observation.state", UNITREE_NAMES + ["kWaistYaw"], H1_LAYOUT)
+    jm = map_joints("observation.state", [*UNITREE_NAMES, "kWaistYaw"], H1_LAYOUT)
     assert jm.dropped == ("kWaistYaw",) and jm.valid.all()
     urdf = map_joints(
         "a",
@@ -48,7 +48,7 @@ def test_joint_names_of_other_recorders_map_onto_the_layout() -> None:
     )
     assert urdf.index[H1_LAYOUT.index("left_hand_thumb_rotation")] == 0
     with pytest.raises(MappingError, match=r"lacks joints \['left_hand_pinky'"):
-        map_joints("action", UNITREE_NAMES[:14] + ["mystery"], H1_LAYOUT)
+        map_joints("action", [*UNITREE_NAMES[:14], "mystery"], H1_LAYOUT)
     filled = map_joints(
         "action",
         UNITREE_NAMES[:14],
