@@ -166,3 +166,29 @@ def write_v21(
     )
     (root / "meta/episodes_stats.jsonl").write_text(jl(json.dumps(r) for r in stats_rows) + "\n")
     return root
+
+
+def write_lerobot_unitree(
+    root: Path,
+    lengths: list[int],
+    cameras: dict[str, tuple[int, int]],
+    tasks: list[str],
+    fps: int = 10,
+    seed: int = 3,
+) -> list[dict[str, np.ndarray]]:
+    """A v3.0 video dataset written by the real LeRobot 0.4.4 (tests/data/lerobot_ref) with
+    UNITREE_NAMES joints and the given camera keys; returns the episodes' arrays."""
+    from tests.data.lerobot_ref import ref
+
+    eps = episode_arrays(lengths, cameras, seed=seed)
+    spec = {
+        "fps": fps,
+        "use_videos": True,
+        "robot_type": "Unitree_H1_Dual",
+        "cameras": cameras,
+        "state_names": UNITREE_NAMES,
+        "action_names": UNITREE_NAMES,
+        "tasks": tasks,
+    }
+    ref.write_dataset(root, spec, eps)
+    return eps

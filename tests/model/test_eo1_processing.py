@@ -198,3 +198,25 @@ def test_bad_training_targets_raise(tiny_policy, batch_factory) -> None:
         tiny_policy.compute_loss({**batch, "subtask": ["lift " * 40]})
     with pytest.raises(ValueError, match="noise: expected shape"):
         tiny_policy.sample_actions(batch, noise=torch.zeros(1, 3, 32))
+
+
+def test_data_without_subtasks_or_joints_trains_only_what_it_has(
+    tiny_policy, batch_factory
+) -> None:
+    """Foreign datasets: no subtask text -> no text target; a joint the dataset lacks -> not in
+    the flow loss (the batch keys ``has_subtask`` and ``action_valid`` of LegoDataset)."""
+    batch = batch_factory(2, 1)
+    batch["subtask"] = ["grasp the red brick", ""]
+    inputs = tiny_policy.processor({**batch, "has_subtask": [True, False]}, with_targets=True)
+    assert inputs.text_valid[0].any() and not inputs.text_valid[1].any()
+    valid = np.ones((2, 20), dtype=bool)
+    valid[1, 8:14] = False
+    masked = tiny_policy.processor({**batch, "action_valid": valid}, with_targets=True)
+    assert masked.action_dim_mask.shape == (2, 32)
+    assert masked.action_dim_mask[0, :20].all() and not masked.action_dim_mask[0, 20:].any()
+    assert not masked.action_dim_mask[1, 8:14].any() and masked.action_dim_mask[1, :8].all()
+    # (The flow loss then averages over the True entries only: fm.masked_mse with [B, D].)
+    loss, _ = tiny_policy.compute_loss({**batch, "action_valid": valid})
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match=r"action_valid: expected shape \(2, 20\)"):
+        tiny_policy.processor({**batch, "action_valid": valid[:, :5]}, with_targets=True)
