@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "train_throughput": ([], ["--models", "tiny", "--modes", "single", "--steps", "6"]),
     "policy_node": ([], ["--seconds", "3"]),
     "bags": ([], ["--seconds", "3"]),
+    "dataloader": ([], ["--sizes", "112", "--episodes", "1", "--batches", "5", "--steps", "1"]),
     # needs the demo's export (make demo) unless run with --policy
     "latency_sweep": ([], ["--seeds", "2", "--delays", "0", "0.2", "--modes", "none"]),
 }
