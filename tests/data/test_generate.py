@@ -40,6 +40,44 @@ def test_generated_dataset_matches_the_recording(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
+def test_generator_writes_video_like_lerobot(tmp_path: Path) -> None:
+    cfg = SimConfig(image_height=64, image_width=64)
+    assert (
+        main(
+            [
+                "task=pick_place",
+                "episodes=1",
+                f"out={tmp_path / 'v'}",
+                "seed=3",
+                "image_size=64",
+                "video=true",
+            ]
+        )
+        == 0
+    )
+    generate_dataset("pick_place", 1, tmp_path / "png", seed=3, cfg=cfg, progress=False)
+    v, png = LegoDataset(tmp_path / "v", horizon=4), LegoDataset(tmp_path / "png", horizon=4)
+    assert v.source.cameras["observation.images.head"] == "video" and len(v) == len(png)
+    assert (tmp_path / "v/videos/observation.images.head/chunk-000/file-000.mp4").is_file()
+    np.testing.assert_array_equal(v.state, png.state)
+    errs = [np.abs(v[i]["images"].astype(int) - png[i]["images"]).mean() for i in range(len(v))]
+    assert max(errs) < 6.0, max(errs)  # rendered frames through AV1 at crf 30
+    assert (
+        main(
+            [
+                "task=pick_place",
+                "episodes=1",
+                f"out={tmp_path / 'x'}",
+                "video=true",
+                "codec=no_such_codec",
+            ]
+        )
+        == 2
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["png", "v"]  # no temp dir left
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
