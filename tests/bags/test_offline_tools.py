@@ -219,6 +219,15 @@ def test_bag2dataset_both_storages_split_and_resampled(tmp_path: Path) -> None:
     np.testing.assert_allclose(frame["state"], demo_trajectory(t_k - 0.05), atol=1e-3)
     assert ds[len(ds) - 1]["instruction"] == "hand the brick over"
     assert np.isfinite(ds.stats["state"]["std"]).all()
+    # The same bag into a video dataset (--video): same frames up to codec error.
+    import dataclasses
+
+    sv = convert([b], tmp_path / "ds_v", dataclasses.replace(cfg2, video=True), progress=False)
+    dv = LegoDataset(sv.path, horizon=4)
+    assert dv.source.cameras["observation.images.head"] == "video" and len(dv) == len(ds)
+    np.testing.assert_array_equal(dv.actions, ds.actions)
+    err = max(np.abs(dv[i]["images"].astype(int) - ds[i]["images"]).mean() for i in range(len(ds)))
+    assert err < 8.0, err
 
 
 def test_compressed_camera_bags(tmp_path: Path) -> None:
