@@ -273,3 +273,19 @@ def test_inspect_reports_mapping_and_problems(v21, tmp_path: Path, capsys) -> No
     out = capsys.readouterr().out
     assert "unreadable video" in out and "episode_000000.mp4" in out
     assert inspect_main([str(bad), "--camera-map", "head"]) == 2
+
+
+def test_training_refuses_a_short_video_before_the_first_step(v21, tmp_path: Path) -> None:
+    from vla_lego.train import compose_config
+    from vla_lego.train.builders import build_datasets
+
+    root = _fresh(v21, tmp_path)
+    path = root / "videos/chunk-000/observation.images.cam_high/episode_000000.mp4"
+    frames = episode_arrays(LENGTHS, CAMS)[0]["observation.images.cam_high"][:2]
+    path.unlink()
+    encode_video(frames, path, 20)
+    cfg = compose_config(
+        ["data=sim", f"data.path={root}", "data.camera_map={head: cam_high}", "data.image_size=32"]
+    )
+    with pytest.raises(DatasetError, match=r"episode 0 frame 5 of 'observation.images.cam_high'"):
+        build_datasets(cfg)

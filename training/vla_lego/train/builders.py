@@ -127,6 +127,7 @@ def build_datasets(cfg: DictConfig) -> tuple[Dataset, Dataset | None]:
             tolerance_s=float(data.get("tolerance_s") or 1e-4),
             **mapping_config(data),
         )
+        full.check_videos()  # a video shorter than its episode fails here, not at step 10^4
         # Printed before training starts: what is read from where, and what is dropped.
         print(f"[data] {root} ({full.source.version}, {full.fps:g} fps, {len(full)} frames)")
         print(full.describe_mapping())
