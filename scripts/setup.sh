@@ -214,4 +214,42 @@ PYEOF
   mv "$LEROBOT_TARGET.tmp" "$LEROBOT_TARGET"
   echo "$h" >"$STAMPS/lerobot_ref"
 fi
+# 6. A second LeRobot reference, 0.3.3, the last release that writes codebase v2.1 (per-episode
+#    parquet and mp4, meta/*.jsonl), for tests/data/test_lerobot_v21_interop.py; installed like
+#    stage 5 into a folder of its own. It uses some of the venv's packages as they are (torch,
+#    huggingface_hub, av...: see requirements-v21.txt), so it is re-checked when stage 1 changed
+#    them. ~10 s.
+LEROBOT21_REQ="$ROOT/tests/data/lerobot_ref/requirements-v21.txt"
+LEROBOT21_TARGET="$VENV/tools/lerobot033"
+h="$(stage_hash "$LEROBOT21_REQ" "$STAMPS/pip")"
+if ! stage_done lerobot_ref_v21 "$h" \
+  || [[ ! -f "$LEROBOT21_TARGET/lerobot/datasets/lerobot_dataset.py" ]]
+then
+  log "installing the LeRobot 0.3.3 (v2.1) reference into $LEROBOT21_TARGET (~10 s)"
+  rm -rf "$LEROBOT21_TARGET.tmp"
+  "$PYBIN" -m pip install -q --disable-pip-version-check --no-deps \
+    --target "$LEROBOT21_TARGET.tmp" -r "$LEROBOT21_REQ"
+  lr_tmp="$(mktemp -d)"
+  (
+    cd "$lr_tmp"
+    HF_HUB_OFFLINE=1 HF_HOME="$lr_tmp/hf" \
+      PYTHONPATH="$LEROBOT21_TARGET.tmp:$ROOT/tests/data/lerobot_ref/standin" "$PYBIN" - \
+      "$LEROBOT21_REQ" <<'PYEOF'
+import importlib.metadata as md
+import sys
+
+import av
+import lerobot.datasets.lerobot_dataset as lerobot_dataset
+
+pins = [ln.split("#")[0].strip().split("==") for ln in open(sys.argv[1])]
+wrong = {n: (v, md.version(n)) for n, v in (p for p in pins if len(p) == 2) if md.version(n) != v}
+assert not wrong, f"pinned vs imported: {wrong}"
+assert lerobot_dataset.CODEBASE_VERSION == "v2.1", lerobot_dataset.CODEBASE_VERSION
+assert "libsvtav1" in av.codecs_available, "this av build has no libsvtav1 encoder"
+PYEOF
+  ) || { rm -rf "$lr_tmp"; log "the LeRobot 0.3.3 reference does not import, see above"; exit 1; }
+  rm -rf "$lr_tmp" "$LEROBOT21_TARGET"
+  mv "$LEROBOT21_TARGET.tmp" "$LEROBOT21_TARGET"
+  echo "$h" >"$STAMPS/lerobot_ref_v21"
+fi
 log "ready (source scripts/env.sh to use it in a shell)"

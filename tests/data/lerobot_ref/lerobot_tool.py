@@ -1,7 +1,9 @@
-"""Write and read LeRobot datasets with the real ``lerobot==0.4.4`` (reference implementation).
+"""Write and read LeRobot datasets with the real LeRobot (reference implementation).
 
-Run by the main venv's python with PYTHONPATH=<.venv/tools/lerobot044>:<standin> (see ref.py,
-which sets that up), so the reference install's datasets/huggingface_hub/av shadow the venv's:
+``lerobot==0.4.4`` (writes codebase v3.0) or ``lerobot==0.3.3`` (writes codebase v2.1), whichever
+is on PYTHONPATH. Run by the main venv's python with PYTHONPATH=<target>:<standin>, the target being
+.venv/tools/lerobot044 or .venv/tools/lerobot033 (see ref.py, which sets that up), so the reference
+install's datasets/huggingface_hub/av shadow the venv's:
 
     lerobot_tool.py write --root R --spec SPEC.json
     lerobot_tool.py read --root R --out OUT.npz [--video-backend pyav]
@@ -17,7 +19,10 @@ Each episode's .npz holds ``state`` [N, D] float32, ``action`` [N, D] and, per c
 array [N, H, W, 3] named by the key with '.' replaced by '__'. ``write`` creates R (it must not
 exist) with ``LeRobotDataset.create``, ``add_frame``/``save_episode`` per episode and
 ``finalize()``; cameras are "video" features (AV1 mp4, LeRobot's defaults) when use_videos is true,
-"image" features (PNG in the parquet files) otherwise.
+"image" features (PNG in the parquet files) otherwise. The two versions differ in how a frame's
+task is given (0.4.x: a "task" entry of the frame dict; 0.3.x: ``add_frame(frame, task=...)``, and
+a "task" key in the frame is an unknown feature there) and 0.3.x has no ``finalize()`` (each
+``save_episode`` writes its own parquet/mp4 and the meta/*.jsonl lines).
 
 ``read`` opens R with ``LeRobotDataset(repo_id="local/test", root=R, video_backend=...)``, takes
 every frame in index order and saves ``state``, ``action``, ``episode_index``, ``frame_index``,
@@ -26,13 +31,15 @@ every frame in index order and saves ``state``, ``action``, ``episode_index``, `
 '__' like above), uint8 images [N, H, W, 3] (LeRobot's float CHW in [0, 1] times 255, rounded).
 
 Nothing here reaches the network: the hub is offline, the two hub entry points LeRobot falls back
-to when files are missing raise instead, and IP sockets refuse to connect. A JSON summary goes to
-stdout; errors go to stderr with exit status 1.
+to when files are missing raise instead, and IP sockets refuse to connect. A JSON summary (with
+the LeRobot version and the codebase version it writes) goes to stdout; errors go to stderr with
+exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import socket
@@ -78,6 +85,21 @@ def _import_lerobot() -> Any:
     return lerobot_dataset
 
 
+def _versions(lerobot_dataset: Any) -> dict[str, str]:
+    import lerobot
+
+    return {
+        "lerobot_version": str(getattr(lerobot, "__version__", "unknown")),
+        "codebase_version": str(lerobot_dataset.CODEBASE_VERSION),
+    }
+
+
+def _task_in_frame(ds: Any) -> bool:
+    """True where the task goes into the frame dict (0.4.x, ``add_frame(frame)``); False where it
+    is add_frame's own argument (0.3.x, ``add_frame(frame, task, timestamp=None)``)."""
+    return "task" not in inspect.signature(ds.add_frame).parameters
+
+
 def _npz_key(key: str) -> str:
     return key.replace(".", "__")
 
@@ -110,6 +132,7 @@ def write(root: Path, spec_path: Path) -> dict[str, Any]:
         use_videos=use_videos,
         robot_type=spec.get("robot_type"),
     )
+    task_in_frame = _task_in_frame(ds)
     lengths = []
     for ep in spec["episodes"]:
         frames_path = Path(ep["frames"])
@@ -128,13 +151,18 @@ def write(root: Path, spec_path: Path) -> dict[str, Any]:
                     f"expected uint8 {(n, *cameras[key], 3)}"
                 )
         for i in range(n):
-            frame: dict[str, Any] = {STATE: state[i], ACTION: action[i], "task": ep["task"]}
+            frame: dict[str, Any] = {STATE: state[i], ACTION: action[i]}
             frame.update({key: img[i] for key, img in images.items()})
-            ds.add_frame(frame)
+            if task_in_frame:
+                ds.add_frame({**frame, "task": ep["task"]})
+            else:
+                ds.add_frame(frame, task=ep["task"])
         ds.save_episode()
         lengths.append(n)
-    ds.finalize()
-    return {"root": str(root), "episodes": len(lengths), "lengths": lengths}
+    if hasattr(ds, "finalize"):  # 0.4.x closes its parquet writers and the meta files here
+        ds.finalize()
+    summary = {"root": str(root), "episodes": len(lengths), "lengths": lengths}
+    return {**summary, **_versions(lerobot_dataset)}
 
 
 def _names(feature: dict[str, Any] | None) -> list[str] | None:
@@ -186,6 +214,7 @@ def read(root: Path, out: Path, video_backend: str) -> dict[str, Any]:
         "episodes": ds.meta.total_episodes,
         "codebase_version": ds.meta.info.get("codebase_version"),
         "camera_keys": cams,
+        "lerobot_version": _versions(lerobot_dataset)["lerobot_version"],
     }
 
 

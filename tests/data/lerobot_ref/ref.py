@@ -1,10 +1,16 @@
-"""The real LeRobot 0.4.4 as an outside implementation for tests: write datasets exactly as LeRobot
+"""The real LeRobot as an outside implementation for tests: write datasets exactly as LeRobot
 writes them, and read the datasets this project writes with LeRobot's own reader.
 
-scripts/setup.sh (stage 5) installs it into ``$VLA_VENV/tools/lerobot044`` (default
-``<repo>/.venv/tools/lerobot044``), pinned in requirements.txt beside this file. It runs in a
-subprocess of this python (lerobot_tool.py) with that folder and the torchvision stand-in first on
-PYTHONPATH, the hub offline and HF_HOME in a temporary folder.
+Two releases, picked by the ``version`` argument of each function here:
+
+- ``"0.4.4"`` (the default; writes codebase v3.0): scripts/setup.sh stage 5 installs it into
+  ``$VLA_VENV/tools/lerobot044`` (default ``<repo>/.venv/tools/lerobot044``), pinned in
+  requirements.txt beside this file;
+- ``"0.3.3"`` (the last release that writes codebase v2.1): stage 6 installs it into
+  ``$VLA_VENV/tools/lerobot033``, pinned in requirements-v21.txt.
+
+Either runs in a subprocess of this python (lerobot_tool.py) with its folder and the torchvision
+stand-in first on PYTHONPATH, the hub offline and HF_HOME in a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,16 +30,34 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[2]
 TOOL = HERE / "lerobot_tool.py"
 STANDIN = HERE / "standin"
-LEROBOT_TARGET = Path(os.environ.get("VLA_VENV") or REPO_ROOT / ".venv") / "tools" / "lerobot044"
-UNAVAILABLE = (
-    f"the LeRobot 0.4.4 reference is not installed at {LEROBOT_TARGET} "
-    "(run `bash scripts/setup.sh`, stage 5)"
-)
+TOOLS = Path(os.environ.get("VLA_VENV") or REPO_ROOT / ".venv") / "tools"
+DEFAULT_VERSION = "0.4.4"
+# version: (install folder, the setup.sh stage that installs it)
+TARGETS = {"0.4.4": (TOOLS / "lerobot044", 5), "0.3.3": (TOOLS / "lerobot033", 6)}
+LEROBOT_TARGET = TARGETS[DEFAULT_VERSION][0]
 
 
-def available() -> bool:
-    """True when setup.sh installed the reference."""
-    return (LEROBOT_TARGET / "lerobot" / "datasets" / "lerobot_dataset.py").is_file()
+def target(version: str = DEFAULT_VERSION) -> Path:
+    """The folder setup.sh installs LeRobot ``version`` into."""
+    if version not in TARGETS:
+        raise ValueError(f"no LeRobot reference {version!r}; known: {sorted(TARGETS)}")
+    return TARGETS[version][0]
+
+
+def unavailable(version: str = DEFAULT_VERSION) -> str:
+    """Why the reference ``version`` cannot run (a skip reason)."""
+    return (
+        f"the LeRobot {version} reference is not installed at {target(version)} "
+        f"(run `bash scripts/setup.sh`, stage {TARGETS[version][1]})"
+    )
+
+
+UNAVAILABLE = unavailable(DEFAULT_VERSION)
+
+
+def available(version: str = DEFAULT_VERSION) -> bool:
+    """True when setup.sh installed the reference ``version``."""
+    return (target(version) / "lerobot" / "datasets" / "lerobot_dataset.py").is_file()
 
 
 def npz_key(key: str) -> str:
@@ -41,14 +65,16 @@ def npz_key(key: str) -> str:
     return key.replace(".", "__")
 
 
-def run_tool(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``lerobot_tool.py ARGS`` with the reference on PYTHONPATH; AssertionError (with the
-    tool's stderr) when it fails."""
-    assert available(), UNAVAILABLE
+def run_tool(
+    args: list[str], timeout: float = 300, version: str = DEFAULT_VERSION
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lerobot_tool.py ARGS`` with the reference ``version`` on PYTHONPATH; AssertionError
+    (with the tool's stderr) when it fails."""
+    assert available(version), unavailable(version)
     with tempfile.TemporaryDirectory(prefix="lerobot_ref_home_") as home:
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(LEROBOT_TARGET), str(STANDIN)]),
+            "PYTHONPATH": os.pathsep.join([str(target(version)), str(STANDIN)]),
             "PYTHONNOUSERSITE": "1",
             "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1",
@@ -77,8 +103,10 @@ def write_dataset(
     root: str | Path,
     spec_dict: Mapping[str, Any],
     episodes_arrays: Sequence[Mapping[str, Any]],
+    version: str = DEFAULT_VERSION,
 ) -> dict[str, Any]:
-    """Write a dataset at ``root`` (which must not exist) with LeRobot's own writer.
+    """Write a dataset at ``root`` (which must not exist) with LeRobot ``version``'s own writer
+    (0.4.4: codebase v3.0; 0.3.3: codebase v2.1).
 
     spec_dict: ``fps``, ``use_videos`` (default True), ``robot_type``, ``cameras`` {key: (h, w)},
     ``state_names``, ``action_names`` (default: state_names) and the tasks, either ``tasks`` (one
@@ -103,12 +131,18 @@ def write_dataset(
             spec["episodes"].append({"task": task, "frames": f"episode_{i:03d}.npz"})
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
-        proc = run_tool(["write", "--root", str(Path(root).resolve()), "--spec", str(spec_path)])
+        proc = run_tool(
+            ["write", "--root", str(Path(root).resolve()), "--spec", str(spec_path)],
+            version=version,
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def read_dataset(root: str | Path, video_backend: str = "pyav") -> dict[str, np.ndarray]:
-    """Every frame of the dataset at ``root`` as LeRobot 0.4.4 returns it, in index order.
+def read_dataset(
+    root: str | Path, video_backend: str = "pyav", version: str = DEFAULT_VERSION
+) -> dict[str, np.ndarray]:
+    """Every frame of the dataset at ``root`` as LeRobot ``version`` returns it, in index order
+    (0.4.4 reads codebase v3.0, 0.3.3 reads v2.0/v2.1).
 
     Keys: ``state``, ``action`` [N, D] float32; ``episode_index``, ``frame_index``, ``index``,
     ``task_index`` int64 [N]; ``timestamp`` float32 [N]; ``tasks`` str [N]; ``camera_keys`` str;
@@ -121,7 +155,8 @@ def read_dataset(root: str | Path, video_backend: str = "pyav") -> dict[str, np.
             [
                 *("read", "--root", str(Path(root).resolve())),
                 *("--out", str(out), "--video-backend", video_backend),
-            ]
+            ],
+            version=version,
         )
         with np.load(out) as z:
             arrays = {k: z[k] for k in z.files}
