@@ -20,7 +20,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
 from h1_bringup.node_params import CAMERA_PARAMS
-from h1_bringup.signals import install_stop_signals
+from h1_bringup.signals import install_stop_flag, spin_until_stopped
 from vla_lego_policy.ros_params import declare_table
 
 
@@ -83,13 +83,13 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    install_stop_signals()
+    stop = install_stop_flag()
     node = None
     code = 0
     try:
         node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(node, stop)
+    except ExternalShutdownException:
         pass
     except (ValueError, RuntimeError, ParameterException, NameValidationException) as e:
         print(f"[camera] error: {e}", file=sys.stderr, flush=True)

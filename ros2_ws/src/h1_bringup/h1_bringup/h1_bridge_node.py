@@ -31,7 +31,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 from h1_bringup.bridge_core import ArmBridge, BridgeConfig, BridgeMode, BridgeOutput
 from h1_bringup.bridge_params import BRIDGE_PARAMS
 from h1_bringup.dds import init_channels
-from h1_bringup.signals import ignoring_stop_signals, install_stop_signals
+from h1_bringup.signals import ignoring_stop_signals, install_stop_flag, spin_until_stopped
 from vla_lego.robot import H1_LAYOUT, INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 from vla_lego_policy.ros_params import declare_table
@@ -197,12 +197,12 @@ class H1BridgeNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    install_stop_signals()
+    stop = install_stop_flag()
     node = None
     try:
         node = H1BridgeNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(node, stop)
+    except ExternalShutdownException:
         pass
     except (ValueError, RuntimeError, ParameterException, NameValidationException) as e:
         # Bad parameters or DDS set-up: reported, and nothing was sent to the robot.

@@ -30,7 +30,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 
 from h1_bringup.dds import init_channels
 from h1_bringup.node_params import SIM_PARAMS
-from h1_bringup.signals import ignoring_stop_signals, install_stop_signals
+from h1_bringup.signals import ignoring_stop_signals, install_stop_flag, spin_until_stopped
 from h1_bringup.sim_core import SimRobot
 from vla_lego.robot import INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
@@ -170,12 +170,12 @@ class H1SimNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    install_stop_signals()
+    stop = install_stop_flag()
     node = None
     try:
         node = H1SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_stopped(node, stop)
+    except ExternalShutdownException:
         pass
     except (
         ValueError,

@@ -6,20 +6,40 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+# How often the spin loop looks at the stop flag when no callback is due.
+STOP_POLL_S = 0.05
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def install_stop_flag() -> threading.Event:
+    """SIGINT and SIGTERM set the returned flag; nothing is raised.
 
-
-def install_stop_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt, so every node runs its safe-stop path.
-
-    Also when the process was started with SIGINT ignored (a background job of a shell script).
-    Call after ``rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO)``.
+    A KeyboardInterrupt raised wherever the signal lands can land inside rclpy's take, where it
+    surfaces as ``RuntimeError: Unable to convert call argument`` (read as a node error, exit 2)
+    instead of running the safe-stop path. Also when the process was started with SIGINT ignored
+    (a background job of a shell script). Call after ``rclpy.init(...,
+    signal_handler_options=SignalHandlerOptions.NO)``.
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop = threading.Event()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda _signum, _frame: stop.set())
+    return stop
+
+
+def spin_until_stopped(node: Any, stop: threading.Event, poll_s: float = STOP_POLL_S) -> None:
+    """Spin ``node`` on a single-threaded executor until ``stop`` is set (or the context ends:
+    ``ExternalShutdownException`` propagates)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=poll_s)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown(timeout_sec=1.0)
 
 
 @contextmanager
@@ -37,4 +57,4 @@ def ignoring_stop_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-__all__ = ["ignoring_stop_signals", "install_stop_signals"]
+__all__ = ["STOP_POLL_S", "ignoring_stop_signals", "install_stop_flag", "spin_until_stopped"]
