@@ -78,10 +78,68 @@ def test_generator_writes_video_like_lerobot(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["png", "v"]  # no temp dir left
 
 
+@pytest.mark.slow
+def test_mixed_task_dataset_carries_each_episodes_task(tmp_path: Path) -> None:
+    """Round-robin over the tasks; the reader gives each episode's own task and instruction."""
+    tasks = ["pick_place", "stack"]
+    report = generate_dataset(tasks, 4, tmp_path / "ds", seed=5, cfg=_SMALL, progress=False)
+    assert report.per_task == {"pick_place": 2, "stack": 2} and report.task == "pick_place,stack"
+    ds = LegoDataset(tmp_path / "ds", horizon=4)
+    assert ds.num_episodes == 4
+    names = [ds.episode_extra(e)["task_name"] for e in range(4)]
+    assert names == ["pick_place", "stack", "pick_place", "stack"]
+    seeds = [ds.episode_extra(e)["seed"] for e in range(4)]
+    assert len(set(seeds)) == 4 and all(ds.episode_extra(e)["success"] for e in range(4))
+    env = LegoEnv(_SMALL)
+    for e, (name, seed) in enumerate(zip(names, seeds, strict=True)):
+        first = int(np.flatnonzero(ds.episode_index == e)[0])
+        text = ds[first]["instruction"]
+        # The stored instruction is the one the episode's own task gives for its seed.
+        assert text == env.reset(name, seed, render=False)["instruction"]
+        subtasks = {ds.subtask[i] for i in np.flatnonzero(ds.episode_index == e)}
+        assert (any("align" in t for t in subtasks)) is (name == "stack"), subtasks
+    stack_texts = {ds[int(np.flatnonzero(ds.episode_index == e)[0])]["instruction"] for e in (1, 3)}
+    place_texts = {ds[int(np.flatnonzero(ds.episode_index == e)[0])]["instruction"] for e in (0, 2)}
+    assert not stack_texts & place_texts
+    # The same seed gives the same dataset.
+    again = generate_dataset(tasks, 4, tmp_path / "ds2", seed=5, cfg=_SMALL, progress=False)
+    ds2 = LegoDataset(tmp_path / "ds2", horizon=4)
+    assert [ds2.episode_extra(e)["seed"] for e in range(4)] == seeds
+    assert again.frames == report.frames
+    np.testing.assert_array_equal(ds2.state, ds.state)
+
+
+@pytest.mark.slow
+def test_cli_mixed_tasks_at_the_hard_preset(tmp_path: Path, capsys) -> None:
+    from vla_lego.sim.config import PRESETS
+
+    out = tmp_path / "hard"
+    argv = ["task=pick_place,stack", "preset=hard", "episodes=2", f"out={out}", "image_size=32"]
+    assert main(argv) == 0
+    assert "at preset hard" in capsys.readouterr().out
+    ds = LegoDataset(out, horizon=4)
+    assert [ds.episode_extra(e)["task_name"] for e in range(2)] == ["pick_place", "stack"]
+    # The episodes were recorded in the hard scene: the same seed at ``hard`` renders the stored
+    # first frame, at ``easy`` another one (other brick poses).
+    seed = ds.episode_extra(1)["seed"]
+    first = int(np.flatnonzero(ds.episode_index == 1)[0])
+    stored = ds[first]["images"][0]
+    for preset, same in (("hard", True), ("easy", False)):
+        env = LegoEnv(SimConfig.from_preset(preset, image_height=32, image_width=32))
+        assert env.cfg.position_noise == PRESETS[preset]["position_noise"]
+        obs = env.reset("stack", seed)
+        assert ds[first]["instruction"] == obs["instruction"] or not same
+        assert np.array_equal(stored, obs["images"]["head"]) is same
+        env.close()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["task=juggle", "episodes=1", "out=X"], "unknown task"),
+        (["task=pick_place,juggle", "episodes=1", "out=X"], "unknown task 'juggle'"),
+        (["task=,", "episodes=1", "out=X"], "no task given"),
+        (["task=pick_place", "preset=brutal", "episodes=1", "out=X"], "unknown preset 'brutal'"),
         (["task=pick_place", "episodes=-2", "out=X"], "positive integer"),
         (["task=pick_place", "episodes=1", "out=X", "image_size=0"], "image_height"),
         (["task=pick_place", "episodes=1", "out=X", "colour=red"], "unknown argument"),

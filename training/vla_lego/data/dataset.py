@@ -254,6 +254,14 @@ class LegoDataset(Dataset):
     def num_episodes(self) -> int:
         return int(self.info["total_episodes"])
 
+    def episode_extra(self, episode: int) -> dict[str, Any]:
+        """What the episode's metadata row holds beyond LeRobot's layout (the sim generator's
+        ``seed``, ``success`` and ``task_name``); ``KeyError`` for an unknown episode index."""
+        for e in self.source.episodes:
+            if e.index == episode:
+                return dict(e.extra)
+        raise KeyError(f"episode {episode} not in {self.root}")
+
     def __len__(self) -> int:
         return len(self.state)
 

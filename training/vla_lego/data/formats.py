@@ -47,6 +47,8 @@ class EpisodeMeta:
         tasks: Task texts the episode metadata lists.
         data_file: Parquet file holding its frames.
         videos: Video key -> (mp4 path, ``from_timestamp`` of the episode in that file).
+        extra: The row's other scalar values, those LeRobot's layout does not define (e.g. the
+            ``seed``, ``success`` and ``task_name`` the sim generator stores per episode).
     """
 
     index: int
@@ -54,6 +56,22 @@ class EpisodeMeta:
     tasks: list[str]
     data_file: Path
     videos: dict[str, tuple[Path, float]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Episode-row keys the LeRobot layouts define (besides the "<group>/..." columns).
+_LAYOUT_KEYS = frozenset(
+    {"episode_index", "tasks", "length", "dataset_from_index", "dataset_to_index"}
+)
+
+
+def _row_extra(row: dict[str, Any]) -> dict[str, Any]:
+    """The scalar values of an episode row that are not part of the LeRobot layout."""
+    return {
+        k: v
+        for k, v in row.items()
+        if k not in _LAYOUT_KEYS and "/" not in k and isinstance(v, str | int | float | bool)
+    }
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
@@ -197,7 +215,7 @@ class LeRobotSource:
                 )
                 vids[key] = (path, float(r[f"videos/{key}/from_timestamp"]))
             tasks = [str(t) for t in (r.get("tasks") or [])]
-            out.append(EpisodeMeta(ep, int(r["length"]), tasks, data, vids))
+            out.append(EpisodeMeta(ep, int(r["length"]), tasks, data, vids, _row_extra(r)))
         return out
 
     # ------------------------------------------------------------------ v2.x
@@ -225,7 +243,7 @@ class LeRobotSource:
                 if d == "video"
             }
             tasks = [str(t) for t in (r.get("tasks") or [])]
-            out.append(EpisodeMeta(ep, int(r["length"]), tasks, data, vids))
+            out.append(EpisodeMeta(ep, int(r["length"]), tasks, data, vids, _row_extra(r)))
         return out
 
     # ------------------------------------------------------------------ data
