@@ -18,6 +18,14 @@ BRICK_COLOURS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+# Randomisation presets. ``easy`` is the scene every earlier result was measured on; ``hard``
+# widens positions and yaw and adds a distractor brick of a colour the instruction never names.
+PRESETS: dict[str, dict[str, Any]] = {
+    "easy": {"position_noise": 0.03, "yaw_noise_deg": 10.0, "distractors": 0},
+    "hard": {"position_noise": 0.05, "yaw_noise_deg": 30.0, "distractors": 1},
+}
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Everything that shapes the simulated scene and its control loop.
@@ -50,6 +58,9 @@ class SimConfig:
         stack_tolerance_m: Stack success: horizontal offset allowed between the bricks (m).
         stack_tolerance_deg: Stack success: yaw error allowed (degrees, modulo symmetry).
         place_tolerance_m: Pick-and-place success: horizontal distance to the target (m).
+        distractors: Bricks on the table that the task does not use (the instruction never names
+            their colour; grasping one is the failure ``wrong_brick``).
+        colours: Colours the tasks draw brick colours from.
     """
 
     mjcf_path: str | None = None
@@ -74,6 +85,7 @@ class SimConfig:
     stack_tolerance_m: float = 0.005
     stack_tolerance_deg: float = 5.0
     place_tolerance_m: float = 0.03
+    distractors: int = 0
     colours: tuple[str, ...] = field(default_factory=lambda: tuple(BRICK_COLOURS))
 
     def __post_init__(self) -> None:
@@ -112,6 +124,13 @@ class SimConfig:
             raise ValueError(f"colours {unknown or '()'} invalid; known: {list(BRICK_COLOURS)}")
         if self.position_noise < 0 or self.yaw_noise_deg < 0:
             raise ValueError("position_noise and yaw_noise_deg must be >= 0")
+        if self.position_noise > 0.05 or self.yaw_noise_deg > 45:
+            raise ValueError(
+                f"position_noise {self.position_noise} m / yaw_noise_deg {self.yaw_noise_deg} "
+                "exceed 0.05 m / 45 deg: bricks would leave the arms' reach"
+            )
+        if not isinstance(self.distractors, int) or not 0 <= self.distractors <= 2:
+            raise ValueError(f"distractors must be an int in 0..2, got {self.distractors!r}")
 
     @property
     def control_dt(self) -> float:
@@ -123,6 +142,17 @@ class SimConfig:
         """Physics steps per control step."""
         return round(self.control_dt / self.physics_dt)
 
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> SimConfig:
+        """The config of randomisation preset ``name`` (see :data:`PRESETS`) plus ``overrides``.
+
+        Raises:
+            ValueError: unknown preset (the known ones are named) or unknown override keys.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        return cls().with_overrides(**{**PRESETS[name], **overrides})
+
     def with_overrides(self, **overrides: Any) -> SimConfig:
         """Copy with ``overrides``; unknown keys raise ``ValueError`` naming the known ones."""
         known = {f.name for f in fields(self)}
@@ -132,4 +162,4 @@ class SimConfig:
         return replace(self, **overrides)
 
 
-__all__ = ["BRICK_COLOURS", "CAMERA_NAMES", "SimConfig"]
+__all__ = ["BRICK_COLOURS", "CAMERA_NAMES", "PRESETS", "SimConfig"]

@@ -46,7 +46,7 @@ from vla_lego.robot import ACTION_DIM, H1_LAYOUT, INSPIRE_HAND_INDEX, MOTOR_INDE
 from vla_lego.sim.config import BRICK_COLOURS, CAMERA_NAMES, SimConfig
 from vla_lego.sim.grasp import SIDES, GraspModel, quat_of_yaw, yaw_of_quat
 from vla_lego.sim.scene import BRICK_POOL, TARGET_NAMES, build_scene, park_position
-from vla_lego.sim.tasks import Task, TaskInstance, get_task
+from vla_lego.sim.tasks import GraspRecord, Task, TaskInstance, get_task
 
 ARM_MOTOR_JOINTS: tuple[str, ...] = tuple(sorted(MOTOR_INDEX, key=MOTOR_INDEX.__getitem__))
 HAND_INSPIRE_ORDER: tuple[str, ...] = tuple(
@@ -157,6 +157,22 @@ class LegoEnv:
 
     def success(self) -> bool:
         return self.task.success(self)
+
+    def outcome(self) -> str:
+        """``success`` or the failure category the scene shows now (``FAILURE_CATEGORIES``)."""
+        return self.task.outcome(self)
+
+    def first_grasp_ok(self) -> bool | None:
+        """None before any grasp, else whether the first brick grasped is one the task uses."""
+        return self.task.first_grasp_ok(self)
+
+    def grasp_history(self) -> list[GraspRecord]:
+        """Every grasp and release of this episode, in order, with body names."""
+        names = {v: k for k, v in self._bricks.items()}
+        return [
+            GraspRecord(e.time, e.kind, e.side, names[e.brick], {s: names[b] for s, b in e.holding})
+            for e in self.grasp.events
+        ]
 
     def subtask(self) -> str:
         return self.task.subtask(self)

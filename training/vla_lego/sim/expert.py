@@ -70,16 +70,27 @@ class Phase:
 
 
 class ScriptedExpert:
-    """Solves ``pick_place``, ``stack`` and ``handover`` in a :class:`LegoEnv`.
+    """Solves every task of :data:`vla_lego.sim.tasks.TASKS` in a :class:`LegoEnv`.
 
     Args:
         env: The environment (the expert reads brick poses and the grasp state from it).
         horizon: Length of the chunks ``predict`` returns.
+        assemble_mode: How ``assemble`` is scripted: ``bimanual`` (the solution: the left hand
+            holds the base on the pad while the right puts the top on), or the two attempts that
+            must fail, kept to test the success check: ``sequential`` (the left lets go of the
+            base before the right puts the top on) and ``left_only`` (the right arm never moves).
     """
 
-    def __init__(self, env: LegoEnv, horizon: int = 20) -> None:
+    ASSEMBLE_MODES = ("bimanual", "sequential", "left_only")
+
+    def __init__(self, env: LegoEnv, horizon: int = 20, assemble_mode: str = "bimanual") -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if assemble_mode not in self.ASSEMBLE_MODES:
+            raise ValueError(
+                f"assemble_mode must be one of {self.ASSEMBLE_MODES}, got {assemble_mode!r}"
+            )
+        self.assemble_mode = assemble_mode
         self.env = env
         self.horizon = horizon
         self.dt = env.cfg.control_dt
@@ -97,6 +108,7 @@ class ScriptedExpert:
         self._grip_heading: dict[str, float] = {}
         self._replanned: set[str] = set()
         self._snap: dict[str, np.ndarray] = {}
+        self._grip_default: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ public API
     def reset(self) -> None:
@@ -234,7 +246,8 @@ class ScriptedExpert:
         return grasp_point + _rot_z(turn) @ self._offset(side)
 
     def _offset(self, side: str) -> np.ndarray:
-        return self._offsets.get(side, np.array([0.0, 0.0, -GRASP_DZ]))
+        """Brick centre minus grasp point: measured once grasped, else the planned grip."""
+        return self._offsets.get(side, -self._grip_default.get(side, _up(GRASP_DZ)))
 
     def _solve_brick(self, side: str, brick: np.ndarray, q0: np.ndarray, heading: float | None):
         """Joints that put the held brick's centre at ``brick`` (fixed point over the heading)."""
@@ -250,8 +263,13 @@ class ScriptedExpert:
     # ------------------------------------------------------------------ task scripts
     def _make_phases(self) -> list[Phase]:
         task = self.env.instance.task
+        self._grip_default = {}
         if task == "handover":
             return self._handover()
+        if task == "tower":
+            return self._tower()
+        if task == "assemble":
+            return self._assemble()
         return self._pick_and_put()
 
     def _home(self, side: str) -> np.ndarray:
@@ -269,7 +287,7 @@ class ScriptedExpert:
             body = inst.bricks["top"].body
             base = inst.bricks["base"].body
             goal = self._brick_xyz(base) + _up(2 * env.brick_half_height(base) + 0.001)
-            h_grasp, h_put = self._stack_headings(body, base, goal)
+            h_grasp, h_put = self._stack_headings(body, base, goal, inst.bricks["top"].kind)
         else:
             body = inst.bricks["object"].body
             tx, ty = inst.targets["target"]
@@ -277,9 +295,13 @@ class ScriptedExpert:
             h_grasp, h_put = None, None
         return self._pick_phases("right", body, h_grasp) + self._put_phases("right", goal, h_put)
 
-    def _pick_phases(self, side: str, body: str, heading: float | None) -> list[Phase]:
+    def _pick_phases(
+        self, side: str, body: str, heading: float | None, grip: np.ndarray | None = None
+    ) -> list[Phase]:
         c = self._brick_xyz(body)
-        above, at = c + _up(HOVER_DZ), c + _up(GRASP_DZ)
+        grip = _up(GRASP_DZ) if grip is None else grip
+        at = c + grip
+        above = at + _up(HOVER_DZ - GRASP_DZ)
         q_above = self.ik[side].solve(above, self._home(side) + _REACH_GUESS, heading, 100).q
         return [
             Phase("wait", 0.3),
@@ -300,20 +322,23 @@ class ScriptedExpert:
             Phase("rest", 0.3),
         ]
 
-    def _stack_headings(self, top: str, base: str, goal: np.ndarray) -> tuple[float, float]:
-        """Forearm headings at grasp and put-down that turn the top brick onto the base's yaw."""
-        env = self.env
-        period = np.pi / 2 if env.instance.bricks["top"].kind == "2x2" else np.pi
+    def _stack_headings(
+        self, top: str, base: str, goal: np.ndarray, kind: str, grip: np.ndarray | None = None
+    ) -> tuple[float, float]:
+        """Forearm headings at grasp and put-down that turn the top brick onto the base's yaw
+        (``kind``: the top brick's, which sets its symmetry; ``grip``: grasp point - centre)."""
+        period = np.pi / 2 if kind == "2x2" else np.pi
+        grip = _up(GRASP_DZ) if grip is None else grip
         d = self._snap[base][3] - self._snap[top][3]
         delta = (d + period / 2) % period - period / 2  # smallest turn that aligns the bricks
         ik = self.ik["right"]
         start = self._home("right") + _REACH_GUESS
-        put = ik.solve(goal + _up(GRASP_DZ), start, None, 100)
+        put = ik.solve(goal + grip, start, None, 100)
         h_put = ik.forward(put.q)[1]
-        c = self._brick_xyz(top) + _up(GRASP_DZ)
+        c = self._brick_xyz(top) + grip
         for h_put_try in (h_put, h_put + 0.3, h_put - 0.3, h_put + 0.6, h_put - 0.6):
             g = ik.solve(c, start, h_put_try - delta, 100)
-            p = ik.solve(goal + _up(GRASP_DZ), put.q, h_put_try, 100)
+            p = ik.solve(goal + grip, put.q, h_put_try, 100)
             if g.ok and p.ok:
                 return h_put_try - delta, h_put_try
         return h_put - delta, h_put
@@ -344,6 +369,81 @@ class ScriptedExpert:
             Phase("right_away", 1.0, {"right": ArmGoal("joint", q=self._home("right"))}),
         ]
         return phases + self._put_phases("left", goal, None)
+
+    def _tower(self) -> list[Phase]:
+        """The middle brick onto the base, then the top onto the middle, both aligned to the
+        base's yaw (the middle one ends aligned to it within the stack tolerance)."""
+        b, env = self.env.instance.bricks, self.env
+        base, mid, top = b["base"].body, b["mid"].body, b["top"].body
+        hb, hm, ht = (env.brick_half_height(x) for x in (base, mid, top))
+        g_mid = self._brick_xyz(base) + _up(hb + hm + 0.001)
+        g_top = g_mid + _up(hm + ht + 0.001)
+        hg1, hp1 = self._stack_headings(mid, base, g_mid, b["mid"].kind)
+        hg2, hp2 = self._stack_headings(top, base, g_top, b["top"].kind)
+        return (
+            self._pick_phases("right", mid, hg1)
+            + self._put_phases("right", g_mid, hp1)
+            + self._pick_phases("right", top, hg2)
+            + self._put_phases("right", g_top, hp2)
+        )
+
+    def _assemble(self) -> list[Phase]:
+        """Both arms at once: left brings the base to the pad and holds it there, right brings
+        the top above it, puts it on and lets go; then the left lets go."""
+        inst, env = self.env.instance, self.env
+        base, top = inst.bricks["base"].body, inst.bricks["top"].body
+        hb, ht = env.brick_half_height(base), env.brick_half_height(top)
+        tx, ty = inst.targets["target"]
+        # The held base is pressed 0.5 mm into the table: the table's contact then carries the
+        # top put on it (a kinematically held brick alone would give way under the top).
+        base_goal = np.array([tx, ty, env.cfg.table_height + hb - 0.0005])
+        top_goal = base_goal + _up(hb + ht + 0.0015)
+        # Grips off the centre, the left hand beside the base's left side and the right hand
+        # towards the top's right side, so the two ball hands never overlap over the pad.
+        self._grip_default = {"left": np.array([0.0, 0.05, 0.025]), "right": _up(GRASP_DZ)}
+        gl, gr = self._grip_default["left"], self._grip_default["right"]
+        h_left = self._grip_heading.get("left")  # keep the base's yaw: hold the heading
+        hg, hp = self._stack_headings(top, base, top_goal, inst.bricks["top"].kind, gr)
+        left = self._pick_phases("left", base, None, gl)
+        right = self._pick_phases("right", top, hg, gr)
+        phases = [
+            Phase(lp.name, lp.duration, {**lp.arms, **rp.arms}, {**lp.hands, **rp.hands})
+            for lp, rp in zip(left, right, strict=True)
+        ]
+        if self.assemble_mode == "left_only":
+            phases = left
+        phases += [
+            Phase(
+                "carry",
+                1.5,
+                {
+                    "left": ArmGoal("brick", pos=base_goal + _up(0.06), heading=h_left),
+                    "right": ArmGoal("brick", pos=top_goal + _up(0.10), heading=hp),
+                },
+            ),
+            Phase("put_base", 0.8, {"left": ArmGoal("brick", pos=base_goal, heading=h_left)}),
+            Phase("settle", 0.3),
+        ]
+        let_go_left = [
+            Phase("open_left", 0.5, hands={"left": OPEN}),
+            Phase("retreat_left", 0.7, {"left": ArmGoal("cart", pos=base_goal + gl + _up(0.12))}),
+        ]
+        if self.assemble_mode != "bimanual":
+            phases += let_go_left
+        if self.assemble_mode == "left_only":
+            for p in phases:
+                p.arms.pop("right", None)
+                p.hands.pop("right", None)
+            return [*phases, Phase("rest", 0.3)]
+        phases += [
+            Phase("put_top", 1.0, {"right": ArmGoal("brick", pos=top_goal, heading=hp)}),
+            Phase("settle_top", 0.3),
+            Phase("open_right", 0.5, hands={"right": OPEN}),
+            Phase("retreat_right", 0.7, {"right": ArmGoal("cart", pos=top_goal + gr + _up(0.12))}),
+        ]
+        if self.assemble_mode == "bimanual":
+            phases += let_go_left
+        return [*phases, Phase("rest", 0.3)]
 
 
 def _rot_z(a: float) -> np.ndarray:

@@ -58,6 +58,17 @@ class Grip:
     hand_heading: float
 
 
+@dataclass(frozen=True)
+class GraspEvent:
+    """A grasp or release, with what every hand holds right after it (the tasks' history)."""
+
+    time: float
+    kind: str  # "grasp" | "release"
+    side: str
+    brick: int
+    holding: tuple[tuple[str, int], ...]  # (side, brick) pairs held after the event
+
+
 class GraspModel:
     """Attach / release bricks from hand closures (see the module docstring).
 
@@ -88,11 +99,17 @@ class GraspModel:
         self.grips: dict[str, Grip] = {}
         self._was_closed = dict.fromkeys(SIDES, False)
         self.ever_held: dict[str, set[int]] = {s: set() for s in SIDES}
+        self.events: list[GraspEvent] = []
 
     def reset(self) -> None:
         self.grips.clear()
         self._was_closed = dict.fromkeys(SIDES, False)
         self.ever_held = {s: set() for s in SIDES}
+        self.events = []
+
+    def _log(self, data: mujoco.MjData, kind: str, side: str, brick: int) -> None:
+        holding = tuple((s, g.brick) for s, g in sorted(self.grips.items()))
+        self.events.append(GraspEvent(float(data.time), kind, side, brick, holding))
 
     def holder_of(self, brick: int) -> str | None:
         """Which hand holds ``brick`` (a body id), or ``None``."""
@@ -123,12 +140,14 @@ class GraspModel:
             if side in self.grips and c <= self.open:
                 held = self.grips.pop(side).brick
                 data.qvel[self._dofadr[held] : self._dofadr[held] + 6] = 0.0
+                self._log(data, "release", side, held)
             elif closed and side not in self.grips:
                 b = self._nearest(data, side, free_only=self._was_closed[side])
                 if b is not None:
                     other = self.holder_of(b)
                     if other is not None:
                         del self.grips[other]
+                        self._log(data, "release", other, b)
                     site = data.site_xpos[self.sites[side]]
                     self.grips[side] = Grip(
                         b,
@@ -137,6 +156,7 @@ class GraspModel:
                         self._heading(data, side),
                     )
                     self.ever_held[side].add(b)
+                    self._log(data, "grasp", side, b)
             self._was_closed[side] = closed
 
     def note_open(self) -> None:
@@ -155,4 +175,4 @@ class GraspModel:
             data.qvel[dof : dof + 6] = 0.0
 
 
-__all__ = ["SIDES", "GraspModel", "Grip", "quat_of_yaw", "yaw_of_quat"]
+__all__ = ["SIDES", "GraspEvent", "GraspModel", "Grip", "quat_of_yaw", "yaw_of_quat"]

@@ -13,7 +13,7 @@ and edited in memory:
   ``vla_lego.sim.grasp``), so arm / brick contacts would only add noise;
 * the leg meshes (half of the model's triangles) are dropped: the legs are welded and hidden
   under the table, and CPU rendering time grows with the triangle count;
-* a table, a pool of bricks (two 2x4, one 2x2, studs as visual cylinders), target pads, a head
+* a table, a pool of bricks (three 2x4, three 2x2, studs as visual cylinders), target pads, a head
   camera where the H1's head camera is, wrist cameras and shadow-free lighting are added.
 """
 
@@ -38,6 +38,9 @@ BRICK_POOL: tuple[tuple[str, int, int], ...] = (
     ("brick_0", 2, 4),
     ("brick_1", 2, 4),
     ("brick_2", 2, 2),
+    ("brick_3", 2, 4),
+    ("brick_4", 2, 2),
+    ("brick_5", 2, 2),
 )
 TARGET_NAMES: tuple[str, ...] = ("target_0", "target_1")
 # Centre of the H1 ball hand in its elbow link frame (measured from the link mesh).
