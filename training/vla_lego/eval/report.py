@@ -103,6 +103,18 @@ def write_report(
         f"{summary['success_rate']:.2f} (95% Wilson CI {lo:.2f}-{hi:.2f})",
         f"- mean completion time: {'n/a' if mct is None else f'{mct:.2f} s'}",
         f"- mean policy call: {summary['mean_inference_ms']:.1f} ms",
+    ]
+    if "preset" in summary:
+        fails = ", ".join(f"{k} {v}" for k, v in summary.get("failures", {}).items() if v)
+        acc = summary.get("subtask_accuracy")
+        grasp = summary.get("first_grasp_ok_rate")
+        lines += [
+            f"- preset: {summary['preset']}",
+            f"- failures (counted by the sim): {fails or 'none'}",
+            f"- subtask text accuracy: {'n/a' if acc is None else f'{acc:.2f}'}",
+            f"- first grasp on a named brick: {'n/a' if grasp is None else f'{grasp:.2f}'}",
+        ]
+    lines += [
         "",
         "![success](success.png) ![joints](joints.png) ![episodes](episodes.gif)",
     ]

@@ -1,7 +1,14 @@
 """Closed-loop evaluation of a policy in the MuJoCo LEGO sim, through the robot's controller.
 
     python -m vla_lego.eval.sim --policy SPEC --task pick_place --episodes 20 --seed 0 \
-        [--params FILE ...] [--param NAME=VALUE ...] [--out reports/eval] [--record-bag DIR]
+        [--preset easy] [--max-seed N] [--params FILE ...] [--param NAME=VALUE ...] \
+        [--out reports/eval] [--record-bag DIR]
+    python -m vla_lego.eval.sim --policy SPEC --task pick_place,stack --preset easy,hard ...
+
+Several tasks or presets evaluate every task x preset (:func:`evaluate_matrix`): one report folder
+per pair under ``--out`` (``<task>_<preset>``) and ``matrix.json`` with one record per pair.
+``--max-seed`` bounds the seeds (``[seed, max_seed)``, e.g. the held-out ones): asking for more
+episodes than that range holds is refused before anything runs.
 
 ``SPEC`` is anything :func:`vla_lego.inference.load_policy_from_spec` accepts (a checkpoint or
 export directory, ``BACKEND:PATH``, ``python:module:attr``) or ``expert`` (the scripted expert,
@@ -19,6 +26,10 @@ policy computes, so inference latency is not simulated (replay-eval's ``simulate
 studies it). How this path, bag replay and the ROS graph differ: docs/ARCHITECTURE.md.
 
 An episode ends at the first tick where the task's success check holds, or at the time limit.
+Each episode records its ``outcome`` (``success`` or the failure category the sim counts,
+``LegoEnv.outcome``), whether the first brick grasped was a named one (``first_grasp_ok``) and,
+for policies that decode subtask text, ``subtask_accuracy``: the share of control ticks (from the
+first chunk on) at which the executing chunk's text equals the sim's true ``env.subtask()``.
 The report folder gets ``results.json``, ``summary.md``, ``success.png``, ``joints.png`` (first
 episode) and ``episodes.gif``; ``--record-bag`` writes the first episode as a rosbag2 (MCAP) bag
 with the topics the ROS graph has, which ``vla-replay-eval`` replays to the same commands.
@@ -34,7 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,16 +55,16 @@ from tqdm import tqdm
 
 from vla_lego.bags.episode import EpisodeBag
 from vla_lego.eval.report import write_report
-from vla_lego.eval.types import EpisodeResult, EvalConfig, wilson_interval
+from vla_lego.eval.types import EpisodeResult, EvalConfig, check_seed_range, wilson_interval
 from vla_lego.inference.types import ActionChunk, Observation, Policy, supports_guidance
 from vla_lego.robot import ACTION_DIM, H1_LAYOUT
 from vla_lego.runtime.build import build_controller, load_policy, node_values
 from vla_lego.runtime.controller import ChunkEvent, PolicyController
 from vla_lego.runtime.safety import SafeCommand
-from vla_lego.sim.config import SimConfig
+from vla_lego.sim.config import PRESETS, SimConfig
 from vla_lego.sim.env import LegoEnv
 from vla_lego.sim.expert import ScriptedExpert
-from vla_lego.sim.tasks import get_task
+from vla_lego.sim.tasks import FAILURE_CATEGORIES, get_task
 
 
 class ZeroPolicy:
@@ -211,6 +222,7 @@ def run_episode(
     traj: dict[str, list[Any]] = {"t": [], "command": [], "target": [], "state": []}
     joins: list[int] = []
     tick = 0
+    text = {"any": False, "ticks": 0, "equal": 0}  # subtask text against the sim's phase
 
     def deliver(now: float) -> None:
         if recorder is not None:
@@ -218,6 +230,7 @@ def run_episode(
                 recorder.chunk(now, event, cfg.inference_delay)
         if chunks:
             joins.append(tick)
+            text["any"] = text["any"] or any(e.chunk.subtask_text for e in chunks)
         chunks.clear()
 
     while env.sim_time < limit - 1e-9:
@@ -243,6 +256,9 @@ def run_episode(
                     recorder.frame(cam, now, rgb)
             n_frames = math.floor(elapsed / camera_period) + 1
         out = controller.tick(now)
+        if joins:  # a chunk executes: its decoded text against the sim's true phase now
+            text["ticks"] += 1
+            text["equal"] += controller.status().subtask_text == env.subtask()
         if out.command is not None:
             env.command(out.command.position)
             if recorder is not None:
@@ -274,9 +290,11 @@ def run_episode(
     if inflight is not None:  # the episode ended while a chunk was in flight
         gate.release.set()
         inflight[0].join()
+    success = done_at is not None
+    accuracy = text["equal"] / text["ticks"] if text["any"] and text["ticks"] else None
     return EpisodeResult(
         seed,
-        done_at is not None,
+        success,
         done_at,
         env.sim_time,
         instruction,
@@ -284,7 +302,10 @@ def run_episode(
         1e3 * timed.seconds / max(timed.calls, 1),
         controller.safety.clamp_count,
         _largest_join_jump(traj["target"], joins, period),
-        traj,
+        outcome="success" if success else env.outcome(),
+        first_grasp_ok=env.first_grasp_ok(),
+        subtask_accuracy=accuracy,
+        trajectory=traj,
     )
 
 
@@ -320,6 +341,7 @@ def evaluate(
     progress: bool = True,
     values: Mapping[str, Any] | None = None,
     record_bag: str | Path | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate and (when ``out`` is given) write the report folder. Returns the summary.
 
@@ -327,20 +349,17 @@ def evaluate(
         policy_spec: A policy spec (or ``expert``), or a policy.
         cfg: Evaluation settings.
         out: Report folder.
-        sim: Sim settings.
+        sim: Sim settings (default ``SimConfig()``); ``cfg.preset``'s randomisation values
+            (:data:`~vla_lego.sim.config.PRESETS`) replace its own.
         progress: Show a progress bar.
         values: The node settings (default: the deployed defaults).
         record_bag: Write the first episode to this bag directory (MCAP).
+        name: The policy's name in the summary (default ``str(policy_spec)``).
     """
     get_task(cfg.task)  # an unknown task fails before the sim is built
     values = dict(values) if values is not None else node_values()
-    if cfg.inference_delay >= values["max_inference_latency"]:
-        raise ValueError(
-            f"inference_delay {cfg.inference_delay} s is not below the node's "
-            f"max_inference_latency {values['max_inference_latency']} s: every chunk would be "
-            "dropped and the robot would only hold"
-        )
-    env = LegoEnv(sim or SimConfig())
+    _check_delay(cfg, values)
+    env = LegoEnv(preset_config(sim, cfg.preset))
     policy = _make_policy(policy_spec, env, values) if isinstance(policy_spec, str) else policy_spec
     results: list[EpisodeResult] = []
     gif_frames: list[np.ndarray] = []
@@ -354,10 +373,118 @@ def evaluate(
                 results.append(run_episode(env, policy, cfg, cfg.seed + i, values, frames))
     finally:
         env.close()
-    summary = summarise(results, cfg, str(policy_spec), values)
+    summary = summarise(results, cfg, name or str(policy_spec), values)
+    # The randomisation the scene ran with (the preset's values, as the env applied them).
+    summary["scene"] = {k: getattr(env.cfg, k) for k in PRESETS[cfg.preset]}
     if out is not None:
         write_report(Path(out), summary, results, gif_frames, cfg.gif_fps)
     return summary
+
+
+def preset_config(sim: SimConfig | None, preset: str) -> SimConfig:
+    """``sim`` (default ``SimConfig()``) with the randomisation values of ``preset``.
+
+    Raises:
+        ValueError: unknown preset (the known ones are named).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    return (sim or SimConfig()).with_overrides(**PRESETS[preset])
+
+
+def _check_delay(cfg: EvalConfig, values: Mapping[str, Any]) -> None:
+    if cfg.inference_delay >= values["max_inference_latency"]:
+        raise ValueError(
+            f"inference_delay {cfg.inference_delay} s is not below the node's "
+            f"max_inference_latency {values['max_inference_latency']} s: every chunk would be "
+            "dropped and the robot would only hold"
+        )
+
+
+MATRIX_KEYS = (
+    "task",
+    "preset",
+    "evaluator",
+    "episodes",
+    "successes",
+    "failures",
+    "success_ci95",
+    "mean_completion_time",
+    "subtask_accuracy",
+    "first_grasp_ok_rate",
+)
+
+
+def evaluate_matrix(
+    policy_spec: str | Policy,
+    tasks: Sequence[str],
+    presets: Sequence[str],
+    episodes: int,
+    seed: int,
+    evaluator: str = "direct",
+    max_seed: int | None = None,
+    config: EvalConfig | None = None,
+    out: str | Path | None = None,
+    sim: SimConfig | None = None,
+    values: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Evaluate every task x preset; one record per pair (keys :data:`MATRIX_KEYS`).
+
+    Every pair runs ``episodes`` episodes on the seeds ``seed .. seed + episodes - 1``. All
+    arguments are checked before the first episode runs.
+
+    Args:
+        policy_spec: A policy spec (or ``expert``: a scripted expert per pair), or a policy. A
+            spec is loaded once and used for every pair.
+        tasks: Task names.
+        presets: Preset names of :data:`~vla_lego.sim.config.PRESETS`.
+        episodes: Episodes per pair.
+        seed: First seed.
+        evaluator: Name stored in every record (``direct``, ``expert``, ``direct_no_text``...).
+        max_seed: End (exclusive) of the seeds the episodes may use (held-out range).
+        config: Other evaluation settings (its task, preset, episodes, seed and max_seed are
+            replaced); default ``EvalConfig()``'s.
+        out: Report folder: ``<task>_<preset>/`` per pair and ``matrix.json``.
+        sim: Sim settings (the preset's randomisation values replace its own).
+        values: The node settings (default: the deployed defaults).
+        progress: Show progress bars.
+
+    Raises:
+        ValueError: no task or preset, an unknown one, ``episodes`` < 1, or more episodes than
+            the seed range ``[seed, max_seed)`` holds.
+    """
+    tasks, presets = list(dict.fromkeys(tasks)), list(dict.fromkeys(presets))
+    if not tasks or not presets:
+        raise ValueError(f"need at least one task and one preset, got {tasks} and {presets}")
+    check_seed_range(episodes, seed, max_seed)
+    for task in tasks:
+        get_task(task)
+    base = config or EvalConfig()
+    cells = [
+        (t, p, replace(base, task=t, preset=p, episodes=episodes, seed=seed, max_seed=max_seed))
+        for t in tasks
+        for p in presets
+    ]
+    values = dict(values) if values is not None else node_values()
+    _check_delay(base, values)
+    policy: str | Policy = policy_spec
+    if isinstance(policy_spec, str) and policy_spec != "expert":
+        policy = load_policy({**values, "policy": policy_spec})
+    records = []
+    for task, preset, cfg in cells:
+        where = Path(out) / f"{task}_{preset}" if out is not None else None
+        summary = evaluate(policy, cfg, where, sim, progress, values, name=str(policy_spec))
+        records.append(matrix_record(summary, evaluator))
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "matrix.json").write_text(json.dumps(records, indent=2))
+    return records
+
+
+def matrix_record(summary: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
+    """The :data:`MATRIX_KEYS` of an :func:`evaluate` summary, with ``evaluator`` set."""
+    return {**{k: summary[k] for k in MATRIX_KEYS if k != "evaluator"}, "evaluator": evaluator}
 
 
 def summarise(
@@ -371,14 +498,26 @@ def summarise(
     k = sum(r.success for r in results)
     times = [r.completion_time for r in results if r.completion_time is not None]
     lo, hi = wilson_interval(k, n)
+    failures = dict.fromkeys(FAILURE_CATEGORIES, 0)
+    for r in results:
+        if not r.success:
+            failures[r.outcome] = failures.get(r.outcome, 0) + 1
+    accuracy = [r.subtask_accuracy for r in results if r.subtask_accuracy is not None]
+    grasps = [r.first_grasp_ok for r in results if r.first_grasp_ok is not None]
     return {
         "policy": policy,
         "task": cfg.task,
+        "preset": cfg.preset,
         "episodes": n,
         "successes": k,
         "success_rate": k / n,
         "success_ci95": [lo, hi],
+        "failures": failures,
         "mean_completion_time": float(np.mean(times)) if times else None,
+        # Mean over the episodes whose policy decoded subtask text (None: no such episode).
+        "subtask_accuracy": float(np.mean(accuracy)) if accuracy else None,
+        # Share of the episodes that grasped something whose first brick was a named one.
+        "first_grasp_ok_rate": float(np.mean(grasps)) if grasps else None,
         "mean_inference_ms": float(np.mean([r.mean_inference_ms for r in results])),
         "config": asdict(cfg),
         "node_settings": {
@@ -400,10 +539,22 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         prog="python -m vla_lego.eval.sim", description=__doc__.split("\n")[0]
     )
     p.add_argument("--policy", required=True, help="policy spec, or 'expert'")
-    p.add_argument("--task", default="pick_place")
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--task", default="pick_place", help="task name(s), comma-separated")
+    p.add_argument("--preset", default="easy", help="randomisation preset(s), comma-separated")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per task and preset")
     p.add_argument("--seed", type=int, default=1000)
-    p.add_argument("--out", default=None, help="report folder (default reports/eval_<task>)")
+    p.add_argument(
+        "--max-seed",
+        type=int,
+        default=None,
+        help="end (exclusive) of the seeds episodes may use; more episodes: an error",
+    )
+    p.add_argument("--evaluator", default="direct", help="evaluator name in matrix.json")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="report folder (default reports/eval_<task>, reports/eval_matrix for several)",
+    )
     p.add_argument(
         "--params",
         action="append",
@@ -446,16 +597,24 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    tasks = [t for t in args.task.split(",") if t]
+    presets = [p for p in args.preset.split(",") if p]
     try:
+        for task in tasks:
+            get_task(task)
         cfg = EvalConfig(
-            task=args.task,
+            task=tasks[0] if tasks else "",
             episodes=args.episodes,
             seed=args.seed,
             camera_rate=args.camera_rate,
             inference_delay=args.inference_delay,
             time_limit=args.time_limit,
             gif_episodes=args.gif_episodes,
+            preset=presets[0] if presets else "",
+            max_seed=args.max_seed,
         )
+        for preset in presets:
+            preset_config(None, preset)
         values = node_values(args.params, _overrides(args.param))
         over: dict[str, Any] = {}
         if args.image_size is not None:
@@ -463,6 +622,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.cameras:
             over["cameras"] = tuple(args.cameras.split(","))
         sim = SimConfig().with_overrides(**over)
+        if len(tasks) > 1 or len(presets) > 1:
+            out = Path(args.out or os.path.join("reports", "eval_matrix"))
+            records = evaluate_matrix(
+                args.policy,
+                tasks,
+                presets,
+                args.episodes,
+                args.seed,
+                args.evaluator,
+                args.max_seed,
+                cfg,
+                out,
+                sim,
+                values,
+            )
+            for r in records:
+                lo, hi = r["success_ci95"]
+                print(
+                    f"{r['task']} @ {r['preset']}: success {r['successes']}/{r['episodes']} "
+                    f"(95% CI {lo:.2f}-{hi:.2f}); failures "
+                    f"{ {k: v for k, v in r['failures'].items() if v} }"
+                )
+            print(f"report in {out} (matrix.json)")
+            return 0
         out = Path(args.out or os.path.join("reports", f"eval_{args.task}"))
         summary = evaluate(args.policy, cfg, out, sim, values=values, record_bag=args.record_bag)
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as e:
@@ -471,8 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = summary["success_ci95"]
     mct = summary["mean_completion_time"]
     print(
-        f"{summary['task']}: success {summary['successes']}/{summary['episodes']} "
-        f"= {summary['success_rate']:.2f} (95% CI {lo:.2f}-{hi:.2f}), mean completion time "
+        f"{summary['task']} @ {summary['preset']}: success "
+        f"{summary['successes']}/{summary['episodes']} = {summary['success_rate']:.2f} "
+        f"(95% CI {lo:.2f}-{hi:.2f}), mean completion time "
         f"{'n/a' if mct is None else f'{mct:.2f} s'}; report in {out}"
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "per_episode"}))
@@ -484,12 +668,16 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "MATRIX_KEYS",
     "EpisodeRecorder",
     "EpisodeResult",
     "EvalConfig",
     "ZeroPolicy",
     "evaluate",
+    "evaluate_matrix",
     "main",
+    "matrix_record",
+    "preset_config",
     "run_episode",
     "summarise",
     "wilson_interval",

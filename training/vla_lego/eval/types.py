@@ -19,6 +19,22 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def check_seed_range(episodes: int, seed: int, max_seed: int | None) -> None:
+    """Refuse ``episodes`` seeds from ``seed`` on when the range ``[seed, max_seed)`` is shorter.
+
+    Raises:
+        ValueError: naming the episodes asked for and the seeds the range holds.
+    """
+    if max_seed is None:
+        return
+    available = max_seed - seed
+    if episodes > available:
+        raise ValueError(
+            f"{episodes} episodes asked for, but the seed range [{seed}, {max_seed}) holds only "
+            f"{max(available, 0)} seeds"
+        )
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Settings of a closed-loop evaluation (the controller's own come from the node settings).
@@ -35,6 +51,11 @@ class EvalConfig:
         time_limit: Seconds per episode (default: the task's own).
         gif_episodes: Episodes recorded into the GIF.
         gif_fps: Frame rate of the GIF.
+        preset: Randomisation preset of the scene (``vla_lego.sim.config.PRESETS``: ``easy``,
+            ``hard``); its values replace the randomisation keys of the evaluator's SimConfig.
+        max_seed: End (exclusive) of the seed range the episodes may use, e.g. the held-out
+            seeds ``[seed, max_seed)``; more episodes than that range holds is a ValueError.
+            None: no bound.
     """
 
     task: str = "pick_place"
@@ -46,10 +67,18 @@ class EvalConfig:
     time_limit: float | None = None
     gif_episodes: int = 2
     gif_fps: float = 5.0
+    preset: str = "easy"
+    max_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        check_seed_range(self.episodes, self.seed, self.max_seed)
+        # Imported here: the readers of results (report writer) need no MuJoCo.
+        from vla_lego.sim.config import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
         for name in ("joint_state_rate", "gif_fps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -68,6 +97,13 @@ class EpisodeResult:
     Attributes:
         seed: The episode's scene seed.
         success: The task's success check held before the time limit.
+        outcome: ``"success"``, or the failure category the sim counted at the episode's end
+            (one of ``vla_lego.sim.tasks.FAILURE_CATEGORIES``, from ``LegoEnv.outcome``).
+        first_grasp_ok: Whether the first brick grasped was one the task names (None: nothing
+            was grasped).
+        subtask_accuracy: Share of control ticks (from the first chunk on) at which the
+            executing chunk's decoded subtask text equals the sim's true subtask; None when the
+            policy returned no subtask text.
         completion_time: Sim seconds until success (None on failure).
         duration: Sim seconds the episode ran.
         instruction: The task text given to the policy.
@@ -89,7 +125,10 @@ class EpisodeResult:
     mean_inference_ms: float
     safety_clamps: int = 0
     join_jump: float = 0.0
+    outcome: str = ""
+    first_grasp_ok: bool | None = None
+    subtask_accuracy: float | None = None
     trajectory: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
 
-__all__ = ["EpisodeResult", "EvalConfig", "wilson_interval"]
+__all__ = ["EpisodeResult", "EvalConfig", "check_seed_range", "wilson_interval"]
