@@ -142,19 +142,26 @@ def test_bridge_and_sim(ros_env: dict[str, str], tap: WireTap) -> None:
         sim.stop()
 
 
-def _reset(probe: object, task: str, seed: int) -> Any:
+def _reset(probe: object, task: str, seed: int, instruction: str = "") -> Any:
     from vla_lego_msgs.srv import ResetSim
 
     cli = probe.node.create_client(ResetSim, T.SIM_RESET_SERVICE)  # type: ignore[attr-defined]
     assert cli.wait_for_service(timeout_sec=10)
-    fut = cli.call_async(ResetSim.Request(task=task, seed=seed))
+    fut = cli.call_async(ResetSim.Request(task=task, seed=seed, instruction=instruction))
     assert wait_until(fut.done, 10)
     return fut.result()
 
 
 def _check_reset(probe: object) -> None:
+    from vla_lego.sim import LegoEnv
+    from vla_lego.sim.config import BRICK_COLOURS
+    from vla_lego.sim.tasks import FAILURE_CATEGORIES
     from vla_lego_msgs.msg import TaskStatus
 
+    env = LegoEnv()  # the node's scene (preset easy): which colours stack seed 3 puts down
+    env.reset("stack", 3, render=False)
+    present = {b.colour for b in env.instance.bricks.values()}
+    absent = next(c for c in BRICK_COLOURS if c not in present)
     status = probe.collect(TaskStatus, T.SIM_TASK_STATUS_TOPIC)  # type: ignore[attr-defined]
     for task, seed, ok in (("stack", 3, True), ("juggle", 1, False)):
         resp = _reset(probe, task, seed)
@@ -162,8 +169,16 @@ def _check_reset(probe: object) -> None:
         assert (resp.instruction != "") is ok
         if not ok:
             assert "juggle" in resp.message
+    # An instruction naming a colour absent from the scene is refused by the sim.
+    resp = _reset(probe, "stack", 3, f"stack the {absent} brick on the other brick")
+    assert not resp.success and absent in resp.message, resp.message
     assert wait_until(lambda: status and status[-1].task == "stack" and status[-1].seed == 3, 5)
-    assert status[-1].elapsed < 2.0 and not status[-1].success
+    last = status[-1]
+    assert last.elapsed < 2.0 and not last.success
+    assert last.instruction == env.instance.instruction
+    # The sim's verdict and true phase: nothing grasped yet.
+    assert last.outcome in FAILURE_CATEGORIES and last.subtask.startswith("grasp"), last
+    env.close()
 
 
 def test_shutdown_ramps_weight_to_zero(ros_env: dict[str, str], tap: WireTap) -> None:
@@ -236,6 +251,17 @@ def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) ->
         bridge.stop()
 
 
+def test_sim_node_starts_with_the_preset(ros_env: dict[str, str]) -> None:
+    sim = _node("h1_sim_node", "h1_sim", "sim.yaml", ros_env, "preset:=hard")
+    try:
+        assert sim.wait_for_line("sim H1 on DDS domain", 40), sim.output
+        line = next(ln for ln in sim.lines if "sim H1 on DDS domain" in ln)
+        assert "preset hard, task pick_place seed 0" in line, line
+        assert sim.stop() == 0
+    finally:
+        sim.stop()
+
+
 @pytest.mark.parametrize(
     ("exe", "param", "needle"),
     [
@@ -245,6 +271,7 @@ def test_silent_robot_gets_no_commands(ros_env: dict[str, str], tap: WireTap) ->
         ("h1_sim_node", "camera_rate:=0.0", "camera_rate out of range"),
         ("h1_bridge_node", "network_interface:=nonexist0", "cannot join Unitree DDS domain"),
         ("h1_sim_node", "env_factory:=no_module", "env_factory must be 'module:attr'"),
+        ("h1_sim_node", "preset:=brutal", "unknown preset 'brutal'; expected one of ['easy'"),
         ("h1_bridge_node", "joint_states_topic:=/h1/joint states", "Invalid topic name"),
         ("h1_sim_node", "image_topic:=/cam//raw", "Invalid topic name"),
     ],

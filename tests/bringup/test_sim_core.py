@@ -96,3 +96,63 @@ def test_advance_follows_the_clock(robot: SimRobot) -> None:
     assert n == round(0.1 / robot.physics_dt)
     assert robot.env.sim_time == pytest.approx(t0 + 0.1, abs=robot.physics_dt)
     assert robot.advance(t0) == 0  # never backwards
+
+
+def _params(**over: object) -> dict[str, object]:
+    from h1_bringup.node_params import SIM_PARAMS
+
+    return {**SIM_PARAMS.defaults(), **over}
+
+
+def test_preset_parameter_reaches_the_scene() -> None:
+    """The node's ``preset`` builds the scene: ``hard`` places a distractor brick on the table,
+    ``easy`` none; an unknown preset is refused naming the known ones."""
+    from h1_bringup.sim_core import SimEpisode, scene_config
+    from vla_lego.sim.config import PRESETS
+
+    assert _params()["preset"] == "easy"
+    for preset, distractors in (("easy", 0), ("hard", 1)):
+        cfg = scene_config(_params(preset=preset, image_width=32, image_height=32))
+        assert cfg.position_noise == PRESETS[preset]["position_noise"]
+        assert (cfg.image_width, cfg.cameras) == (32, ("head",))
+        env = sim_env.LegoEnv(cfg)
+        episode = SimEpisode(env, "pick_place", 3)
+        roles = [r for r in env.instance.bricks if r.startswith("distractor")]
+        assert len(roles) == distractors, env.instance.bricks
+        for role in roles:  # on the table in front of the robot, not parked
+            body = env.instance.bricks[role].body
+            z = env.brick_pose(body)[2]
+            assert z == pytest.approx(cfg.table_height + env.brick_half_height(body), abs=0.01)
+        assert episode.status().task == "pick_place"
+        env.close()
+    with pytest.raises(
+        ValueError, match=r"unknown preset 'brutal'; expected one of \['easy', 'hard'\]"
+    ):
+        scene_config(_params(preset="brutal"))
+
+
+def test_episode_status_and_the_instruction_check(env: object) -> None:
+    """TaskStatus values (outcome, true subtask); a reset whose instruction names a colour that
+    is not on the table is refused and the previous episode restarts."""
+    from h1_bringup.sim_core import SimEpisode
+    from vla_lego.sim.config import BRICK_COLOURS
+    from vla_lego.sim.tasks import FAILURE_CATEGORIES
+
+    ep = SimEpisode(env, "stack", 3)  # type: ignore[arg-type]
+    s = ep.status()
+    assert (s.task, s.seed, s.success) == ("stack", 3, False)
+    assert s.instruction == env.instance.instruction  # type: ignore[attr-defined]
+    assert s.outcome in FAILURE_CATEGORIES  # nothing grasped yet
+    assert s.subtask == env.subtask() and s.subtask.startswith("grasp")  # type: ignore[attr-defined]
+    present = sorted({b.colour for b in env.instance.bricks.values()})  # type: ignore[attr-defined]
+    absent = next(c for c in BRICK_COLOURS if c not in present)
+    with pytest.raises(ValueError, match=absent):
+        ep.reset("pick_place", 4, f"put the {absent} brick on the white pad")
+    assert (ep.task, ep.seed, ep.status().instruction) == ("stack", 3, s.instruction)
+    assert env.instance.task == "stack" and env.instance.seed == 3  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown task"):
+        ep.reset("juggle", 1)
+    assert ep.status().task == "stack"
+    text = ep.reset("stack", 3, f"stack the {present[0]} brick on the other one")
+    assert text == ep.status().instruction and present[0] in text
+    assert ep.reset("pick_place", 5) == env.instance.instruction  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ def test_arguments_reach_parameters_typed() -> None:
     assert by["h1_bridge"].parameters["dds_domain"] == 7
     assert by["h1_sim"].parameters == {
         "task": "pick_place",
+        "preset": "easy",
         "dds_domain": 7,
         "network_interface": "lo",
     }
@@ -47,6 +48,21 @@ def test_arguments_reach_parameters_typed() -> None:
     assert "dds_domain:=7" in args
     torch = {s.name: s for s in system.resolve({"policy_path": "/ckpt", "backend": "torch"})}
     assert torch["policy"].parameters == {"policy": "torch:/ckpt"}
+
+
+def test_sim_task_and_preset_arguments_are_the_sims() -> None:
+    """``task:=`` and ``preset:=`` offer exactly the sim's tasks and presets and reach h1_sim."""
+    from vla_lego.sim.config import PRESETS
+    from vla_lego.sim.tasks import TASKS
+
+    system = load_system(SYSTEM)
+    assert set(system.arguments["task"].choices) == set(TASKS)
+    assert set(system.arguments["preset"].choices) == set(PRESETS)
+    specs = system.resolve({"policy_path": "/m", "task": "tower", "preset": "hard"})
+    sim = next(s for s in specs if s.name == "h1_sim")
+    assert (sim.parameters["task"], sim.parameters["preset"]) == ("tower", "hard")
+    with pytest.raises(SystemDescriptionError, match="preset:='brutal' is not allowed"):
+        system.resolve({"policy_path": "/m", "preset": "brutal"})
 
 
 def test_parameter_text_is_what_ros_parses() -> None:

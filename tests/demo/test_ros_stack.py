@@ -38,9 +38,10 @@ def test_demo_stack_runs_an_episode_through_ros2_launch(
         log,
         extra_args=(f"dds_domain:={unitree_domain()}",),
         env=env,
+        preset="hard",
     )
     assert stack.launcher == "ros2 launch"
-    assert stack.argv[1:3] == ["launch", "h1_bringup"]
+    assert stack.argv[1:3] == ["launch", "h1_bringup"] and "preset:=hard" in stack.argv
     client = EvalClient()
     try:
         client.wait_ready(stack, timeout=120.0)
@@ -52,6 +53,9 @@ def test_demo_stack_runs_an_episode_through_ros2_launch(
     assert rc == 0, text
     assert outcome.seed == 100123 and outcome.instruction
     assert outcome.sim_seconds >= 2.0
+    # The sim's verdict from TaskStatus: the reach policy grasps nothing in 2 s.
+    assert not outcome.success and outcome.outcome == "missed_grasp", outcome
+    assert "preset hard, task pick_place" in text, text  # the sim node ran the hard scene
     assert len(client.stats.command_times) > 50, text  # ~50 Hz for >= 2 s of the episode
     assert client.stats.statuses, "no /vla/status"
     assert client.stats.clamps.values["steady running"] > 0

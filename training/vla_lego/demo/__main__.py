@@ -103,7 +103,7 @@ def run_ros_episodes(cfg: DemoConfig, export_dir: str) -> dict[str, Any]:
                 if rc != 0:
                     raise RuntimeError(f"recorder exited {rc}; see {out / 'record.log'}")
             outcomes.append(o)
-            mark = "success" if o.success else "fail"
+            mark = "success" if o.success else f"fail: {o.outcome or 'no outcome'}"
             _log(f"ros: episode {i + 1}/{cfg.episodes} seed {seed}: {mark} ({o.sim_seconds:.1f} s)")
     finally:
         if recorder is not None:

@@ -45,6 +45,15 @@ def _clamp_row(clamps: dict[str, dict[str, Any]] | None) -> str:
     return " / ".join(cells)
 
 
+def _failures(outcomes: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        if not o.success:
+            key = getattr(o, "outcome", "") or "unknown"
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def _plots(out: Path, outcomes: list[Any], periods: np.ndarray) -> list[str]:
     import matplotlib
 
@@ -120,6 +129,8 @@ def write_report(
         "success_ci": [lo, hi],
         "mean_completion_s": float(np.mean(succ_times)) if succ_times else None,
         "eval_seeds": [o.seed for o in outcomes],
+        # Failure categories the sim counted (TaskStatus.outcome at each failed episode's end).
+        "failures": _failures(outcomes),
         "demos": data["episodes"],
         "expert_success_rate": data.get("expert_success_rate"),
         "train_seconds": train["train_seconds"],

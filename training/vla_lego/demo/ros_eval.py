@@ -5,6 +5,10 @@ The stack (simulated H1 speaking unitree DDS, H1 bridge, policy node) is started
 the ROS 2 launch tools are missing). A small rclpy client then, per episode:
 stops the policy (empty ``SetTask``), resets the sim (``ResetSim`` with a held-out seed), sends
 the instruction the sim reports, and watches ``TaskStatus`` until success or the time limit.
+Each episode keeps the sim's ``outcome`` from the last ``TaskStatus`` (``success`` or the failure
+category the sim counts) and, for a policy that decodes subtask text, how often the policy's
+``subtask_text`` (``/vla/status``) equalled the sim's true ``subtask``, sampled at every
+``TaskStatus``.
 Commands on ``/h1/arm_command`` are timestamped on arrival for the control-loop jitter figure.
 rclpy is imported here only: the rest of ``vla_lego`` stays ROS-free.
 """
@@ -28,11 +32,26 @@ from vla_lego.robot import topics as T
 
 @dataclass
 class EpisodeOutcome:
+    """One episode through the graph.
+
+    Attributes:
+        seed: Scene seed.
+        instruction: The instruction the sim reported (and the policy got).
+        success: ``TaskStatus.success`` held before the time limit.
+        sim_seconds: Sim seconds from ``SetTask`` to the end.
+        wall_seconds: Wall seconds from ``SetTask`` to the end.
+        outcome: ``TaskStatus.outcome`` at the end: ``success`` or the sim's failure category.
+        subtask_accuracy: Share of the ``TaskStatus`` messages during the episode at which the
+            policy's latest ``subtask_text`` equalled the sim's ``subtask`` (None: no text).
+    """
+
     seed: int
     instruction: str
     success: bool
     sim_seconds: float
     wall_seconds: float
+    outcome: str = ""
+    subtask_accuracy: float | None = None
 
 
 # PolicyStatus counters of the safety filter, and the episode phases they are reported for.
@@ -153,6 +172,7 @@ class Stack:
         log_file: Path,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        preset: str = "easy",
     ) -> None:
         ros2 = ros2_launch_command()
         args = [
@@ -161,6 +181,7 @@ class Stack:
             f"backend:={backend}",
             f"policy_path:={policy_path}",
             f"task:={task}",
+            f"preset:={preset}",
             *extra_args,
         ]
         self._via_launch = ros2 is not None
@@ -212,6 +233,8 @@ class EvalClient:
         self.task_status: Any = None
         self._counters = (0,) * len(CLAMP_FIELDS)
         self._values = 0
+        self._policy_text = ""
+        self._text = [0, 0]  # TaskStatus messages compared, equal (while recording)
         self.recording = False
         self.frames: list[np.ndarray] = []
         self.gif_frames = gif_frames
@@ -249,12 +272,16 @@ class EvalClient:
     def _on_status(self, msg: Any) -> None:
         self.stats.statuses.append(int(msg.state))
         self._counters = tuple(int(getattr(msg, f)) for f in CLAMP_FIELDS)
+        self._policy_text = str(msg.subtask_text)
 
     def snapshot(self) -> ClampSnapshot:
         return ClampSnapshot(self._counters, self._values)
 
     def _on_task(self, msg: Any) -> None:
         self.task_status = msg
+        if self.recording and self._policy_text:
+            self._text[0] += 1
+            self._text[1] += self._policy_text == msg.subtask
 
     def _on_image(self, msg: Any) -> None:
         if self.recording and len(self.frames) < self.gif_frames and msg.encoding == "rgb8":
@@ -302,6 +329,8 @@ class EvalClient:
         r = self._call(self.task_cli, self._SetTask.Request(instruction=resp.instruction), 10.0)
         if not r.accepted:
             raise RuntimeError(f"policy refused the task: {r.message}")
+        self._text = [0, 0]
+        self._policy_text = ""
         self.recording = True
         t0 = time.monotonic()
         success = False
@@ -319,12 +348,23 @@ class EvalClient:
                 snaps.append(self.snapshot())
             time.sleep(0.05)
         self.recording = False
+        # The sim's verdict on the episode as it ended (the status that ended it, or the latest).
+        outcome = "success" if success else str(st.outcome)
         time.sleep(0.3)  # a status (5 Hz) that covers the episode's last ticks
         snaps += [self.snapshot()] * (4 - len(snaps))
         for phase, a, b in zip(PHASES, snaps[:-1], snaps[1:], strict=True):
             self.stats.clamps.add(phase, a, b)
         self._call(self.task_cli, self._SetTask.Request(instruction=""), 10.0)
-        return EpisodeOutcome(seed, resp.instruction, success, sim_s, time.monotonic() - t0)
+        compared, equal = self._text
+        return EpisodeOutcome(
+            seed,
+            resp.instruction,
+            success,
+            sim_s,
+            time.monotonic() - t0,
+            outcome,
+            equal / compared if compared else None,
+        )
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)

@@ -3,10 +3,14 @@
 * publishes ``rt/lowstate`` (``LowState_`` with CRC) and ``rt/inspire/state`` over unitree_sdk2py;
 * consumes ``rt/arm_sdk`` (weight honoured, bad CRC ignored and counted) and ``rt/inspire/cmd``;
 * publishes the head camera as ``sensor_msgs/Image`` (rgb8) on the real camera's topic;
-* serves ``ResetSim`` and publishes ``TaskStatus`` (task, seed, instruction, success, elapsed).
+* serves ``ResetSim`` and publishes ``TaskStatus`` (task, seed, instruction, success, elapsed,
+  outcome, subtask).
 
-The protocol logic is :class:`h1_bringup.sim_core.SimRobot`; the scene is built by the factory
-named in the ``env_factory`` parameter (``module:attr`` called with a ``SimConfig``).
+The protocol logic is :class:`h1_bringup.sim_core.SimRobot`, the episode logic
+:class:`h1_bringup.sim_core.SimEpisode`; the scene is built by the factory named in the
+``env_factory`` parameter (``module:attr`` called with a ``SimConfig`` of randomisation preset
+``preset``, see :func:`h1_bringup.sim_core.scene_config`). A ``ResetSim`` whose ``instruction``
+names a brick colour that is not on the table is refused (the previous episode restarts).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds
 from h1_bringup.dds import init_channels
 from h1_bringup.node_params import SIM_PARAMS
 from h1_bringup.signals import ignoring_stop_signals, install_stop_flag, spin_until_stopped
-from h1_bringup.sim_core import SimRobot
+from h1_bringup.sim_core import SimEpisode, SimRobot, scene_config
 from vla_lego.robot import INSPIRE_CMD_TOPIC, INSPIRE_STATE_TOPIC
 from vla_lego.robot import topics as T
 from vla_lego_msgs.msg import TaskStatus
@@ -56,14 +60,10 @@ class H1SimNode(Node):
     def __init__(self) -> None:
         super().__init__("h1_sim")
         p = declare_table(self, SIM_PARAMS)
-        from vla_lego.sim.config import SimConfig
-
-        cfg = SimConfig(
-            image_width=p["image_width"], image_height=p["image_height"], cameras=(p["camera"],)
-        )
+        cfg = scene_config(p)  # an unknown preset stops the node here, with the known ones
+        self.preset = p["preset"]
         self.env = load_factory(p["env_factory"])(cfg)
-        self.task, self.seed = p["task"], p["seed"]
-        self.instruction = self._reset(self.task, self.seed)
+        self.episode = SimEpisode(self.env, p["task"], p["seed"])
         self.camera, self.rtf = p["camera"], p["real_time_factor"]
         self.robot = SimRobot(self.env, float(self.env.model.opt.timestep))
         self._env_lock = threading.Lock()
@@ -94,14 +94,11 @@ class H1SimNode(Node):
             target=self._camera_loop, args=(p["camera_rate"], size), daemon=True
         )
         self._camera_thread.start()
+        e = self.episode
         self.get_logger().info(
-            f"sim H1 on DDS domain {p['dds_domain']} ({p['network_interface']}): task "
-            f"{self.task} seed {self.seed}: {self.instruction!r}"
+            f"sim H1 on DDS domain {p['dds_domain']} ({p['network_interface']}): preset "
+            f"{self.preset}, task {e.task} seed {e.seed}: {e.instruction!r}"
         )
-
-    def _reset(self, task: str, seed: int) -> str:
-        obs = self.env.reset(task, seed, render=False)
-        return str(obs["instruction"])
 
     def _tick(self) -> None:
         target = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
@@ -139,24 +136,33 @@ class H1SimNode(Node):
         self._image_pub.publish(msg)
 
     def _publish_status(self) -> None:
-        msg = TaskStatus(task=self.task, seed=self.seed, instruction=self.instruction)
-        msg.header.stamp = self.get_clock().now().to_msg()
         with self._env_lock:
-            msg.success = bool(self.env.success())
-            msg.elapsed = float(self.env.sim_time)
+            s = self.episode.status()
+        msg = TaskStatus(
+            task=s.task,
+            seed=s.seed,
+            instruction=s.instruction,
+            success=s.success,
+            elapsed=s.elapsed,
+            outcome=s.outcome,
+            subtask=s.subtask,
+        )
+        msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 
     def _on_reset(self, req: ResetSim.Request, resp: ResetSim.Response) -> ResetSim.Response:
         try:
             with self._env_lock:
-                self.instruction = self._reset(req.task, int(req.seed))
+                try:
+                    instruction = self.episode.reset(req.task, int(req.seed), req.instruction)
+                finally:  # a refused instruction restarted the previous episode
+                    self._wall0, self._sim0 = time.monotonic(), self.env.sim_time
         except (ValueError, KeyError) as e:
             resp.success, resp.message = False, f"reset to {req.task!r} failed: {e}"
+            self.get_logger().warning(resp.message)
             return resp
-        self.task, self.seed = req.task, int(req.seed)
-        self._wall0, self._sim0 = time.monotonic(), self.env.sim_time
-        resp.success, resp.message, resp.instruction = True, "reset", self.instruction
-        self.get_logger().info(f"reset: task {self.task} seed {self.seed}: {self.instruction!r}")
+        resp.success, resp.message, resp.instruction = True, "reset", instruction
+        self.get_logger().info(f"reset: task {req.task} seed {req.seed}: {instruction!r}")
         return resp
 
     def _log_counters(self) -> None:

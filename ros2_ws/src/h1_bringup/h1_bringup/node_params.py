@@ -17,6 +17,13 @@ SIM_PARAMS = SettingsTable(
         _S("dds_domain", "int", 0, "Unitree DDS domain id.", 0, 232),
         _S("network_interface", "str", "lo", "Network interface the Unitree DDS binds to."),
         _S("task", "str", "pick_place", "Task at start (vla_lego.sim.tasks)."),
+        _S(
+            "preset",
+            "str",
+            "easy",
+            "Randomisation preset of the scene (vla_lego.sim.config.PRESETS: easy, hard); "
+            "checked at start-up.",
+        ),
         _S("seed", "int", 0, "Seed of the initial scene.", 0, INT_MAX),
         _S("lowstate_rate", "float", 200.0, "rt/lowstate publish rate, Hz.", 1.0, 1000.0),
         _S("camera_rate", "float", 10.0, "Camera image rate, Hz.", 0.1, 100.0),

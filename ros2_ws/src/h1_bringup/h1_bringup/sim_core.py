@@ -6,20 +6,28 @@ env (which blends them with its hold posture by the weight, as the H1's arm_sdk 
 Inspire hand commands, advances physics to keep up with a clock, and produces ``LowState_`` (with
 CRC) and ``rt/inspire/state`` messages. The env is injected (``vla_lego.sim.env.LegoEnv`` in the
 node); its low-level API uses motor-slot order for arms and Inspire order for hands.
+
+:class:`SimEpisode` is the task side of the node: ``ResetSim`` (task, seed, an optional
+instruction checked against the scene) and the values ``TaskStatus`` carries; :func:`scene_config`
+builds the scene's ``SimConfig`` from the node's parameters (``preset`` included).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_, MotorCmds_, MotorStates_
 
 from h1_bringup.bridge_core import ARM_NAMES, NUM_HAND, crc_ok, pack_hand_state, pack_lowstate
 from vla_lego.robot import ARM_SDK_WEIGHT_INDEX, HAND_JOINT_NAMES, INSPIRE_HAND_INDEX, MOTOR_INDEX
+
+if TYPE_CHECKING:  # vla_lego.sim (MuJoCo) is imported only where the scene is built
+    from vla_lego.sim.config import SimConfig
 
 # The env's arm order: unitree_go motor slots ascending (right 12-15, then left 16-19).
 MOTOR_ORDER: tuple[str, ...] = tuple(sorted(MOTOR_INDEX, key=MOTOR_INDEX.__getitem__))
@@ -144,4 +152,118 @@ class SimRobot:
         return pack_hand_state(np.asarray(self.env.hand_state())[_LAYOUT_FROM_INSPIRE])
 
 
-__all__ = ["MOTOR_ORDER", "LowLevelEnv", "SimCounters", "SimRobot"]
+def scene_config(params: Mapping[str, Any]) -> SimConfig:
+    """The scene's config from the sim node's parameters: randomisation preset ``preset``
+    (``vla_lego.sim.config.PRESETS``), image size and the published camera.
+
+    Raises:
+        ValueError: an unknown preset (naming the known ones) or a bad image size / camera.
+    """
+    from vla_lego.sim.config import SimConfig
+
+    return SimConfig.from_preset(
+        params["preset"],
+        image_width=params["image_width"],
+        image_height=params["image_height"],
+        cameras=(params["camera"],),
+    )
+
+
+class EpisodeEnv(Protocol):
+    """What :class:`SimEpisode` needs of the scene (``LegoEnv`` provides it)."""
+
+    def reset(self, task: str = ..., seed: int = ..., render: bool = ...) -> dict[str, Any]: ...
+    def success(self) -> bool: ...
+    def outcome(self) -> str: ...
+    def subtask(self) -> str: ...
+
+    @property
+    def instance(self) -> Any: ...
+
+    @property
+    def sim_time(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """The fields of ``vla_lego_msgs/TaskStatus`` (its header aside).
+
+    ``outcome`` is the sim's current verdict, ``LegoEnv.outcome()``: ``success`` while the
+    success check holds, else the failure category the episode would count if it ended now (read
+    it at the episode's end). ``subtask`` is the sim's true phase text, ``LegoEnv.subtask()``.
+    """
+
+    task: str
+    seed: int
+    instruction: str
+    success: bool
+    elapsed: float
+    outcome: str
+    subtask: str
+
+
+class SimEpisode:
+    """The episode the sim node runs: resets, the instruction it reports, the task status.
+
+    Not thread-safe: the node calls it under its env lock.
+
+    Args:
+        env: The scene.
+        task: Task of the first episode.
+        seed: Its seed.
+    """
+
+    def __init__(self, env: EpisodeEnv, task: str, seed: int) -> None:
+        self.env = env
+        self.task, self.seed, self.instruction = "", 0, ""
+        self.reset(task, seed)
+
+    def reset(self, task: str, seed: int, instruction: str = "") -> str:
+        """Start ``task`` at ``seed``; returns the episode's instruction.
+
+        ``instruction`` (optional) replaces the task's own text once it is checked against the
+        new scene (:func:`vla_lego.sim.tasks.check_instruction`).
+
+        Raises:
+            ValueError: an unknown task, or an instruction naming a brick colour that is not on
+                the table; the previous episode is then restarted from its own start (same task,
+                seed and instruction), so the sim never runs a scene its instruction does not fit.
+        """
+        from vla_lego.sim.tasks import check_instruction
+
+        obs = self.env.reset(task, seed, render=False)
+        if instruction.strip():
+            try:
+                check_instruction(self.env.instance, instruction)
+            except ValueError:
+                if self.task:
+                    self.env.reset(self.task, self.seed, render=False)
+                raise
+        self.task, self.seed = task, int(seed)
+        self.instruction = instruction.strip() or str(obs["instruction"])
+        return self.instruction
+
+    def status(self) -> TaskState:
+        """The values of the next ``TaskStatus``."""
+        success = bool(self.env.success())
+        return TaskState(
+            self.task,
+            self.seed,
+            self.instruction,
+            success,
+            float(self.env.sim_time),
+            "success" if success else str(self.env.outcome()),
+            str(self.env.subtask()),
+        )
+
+
+__all__ = [
+    "MOTOR_ORDER",
+    "EpisodeEnv",
+    "LowLevelEnv",
+    "SimCounters",
+    "SimEpisode",
+    "SimRobot",
+    "TaskState",
+    "scene_config",
+]
