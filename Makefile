@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format bench clean
+.PHONY: help setup demo results test test-fast lint format bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -14,6 +14,9 @@ setup:  ## create .venv, install dependencies, build ros2_ws
 
 demo: setup  ## the main job: demos -> training -> export -> ROS 2 stack on the sim H1 -> report
 	@$(ENV) && python -m vla_lego.demo $(DEMO_ARGS)
+
+results: setup  ## issue #17's results: every task, one policy, direct + ROS, ablation -> docs/results.md
+	@$(ENV) && python -m vla_lego.results $(RESULTS_ARGS)
 
 test: setup  ## the whole test suite
 	@$(ENV) && bash scripts/run_tests.sh $(PYTEST_ARGS)

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SimConfig()
     env = LegoEnv(cfg)
     rows = [
-        ("physics steps/s (8 PD arms, 3 bricks, grasp model)", f"{physics_rate(env):,.0f}"),
+        ("physics steps/s (8 PD arms, 6 bricks, grasp model)", f"{physics_rate(env):,.0f}"),
         (
             f"rendered frames/s, head camera {cfg.image_width}x{cfg.image_height}",
             f"{render_rate(env):.1f}",

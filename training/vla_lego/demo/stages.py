@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,27 @@ Builder = Callable[[Path], dict[str, Any]]
 
 
 def cached(
-    cfg: DemoConfig, stage: str, fresh: bool, build: Builder, inputs: str = ""
+    cfg: Any,
+    stage: str,
+    fresh: bool,
+    build: Builder,
+    inputs: str = "",
+    stage_fields: Mapping[str, tuple[str, ...]] = STAGE_FIELDS,
 ) -> dict[str, Any]:
     """Run ``build(dir)`` unless ``dir`` holds a complete result for the same inputs.
 
     Args:
+        cfg: A config with ``root`` and ``key(*field_names)`` (the demo's or the results run's).
         inputs: What else the stage depends on besides its :data:`STAGE_FIELDS` (the composed
             training config, the upstream stage's key), so that editing e.g. a model preset's
             YAML retrains instead of reusing a checkpoint of the old model.
+        stage_fields: The config fields each stage depends on.
 
     The marker file is written last, so an interrupted stage is never taken for a finished one.
     The result carries ``cache_key`` for the stages downstream.
     """
     out = cfg.root / stage
-    key = cfg.key(*STAGE_FIELDS[stage])
+    key = cfg.key(*stage_fields[stage])
     if inputs:
         key = hashlib.sha256(f"{key}\n{inputs}".encode()).hexdigest()[:16]
     marker = out / MARKER

@@ -689,8 +689,8 @@ class Assemble(Task):
         if left and right and _on_table(env, base.body):
             return f"put the {top.label} on the {base.label} and keep holding it"
         if left or right:
-            return f"bring the {base.label} to the white pad and hold the {top.label} above it"
-        return f"grasp the {base.label} with the left hand and the {top.label} with the right hand"
+            return f"bring the {base.label} to the pad, the {top.label} above it"
+        return f"grasp the {base.label} and the {top.label}"
 
 
 TASKS: dict[str, Task] = {
