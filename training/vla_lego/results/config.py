@@ -182,7 +182,7 @@ PRESETS: dict[str, ResultsConfig] = {
         direct_episodes=1,
         ros_episodes=1,
         presets=("hard",),
-        workers=1,
+        workers=2,  # the process pool path runs in the suite too
         gif_frames=4,
         episode_seconds=3.0,
     ),
