@@ -241,6 +241,23 @@ def test_silent_state_is_a_latched_fault() -> None:
     assert all(o.weight == 0.0 for o in later)
 
 
+def test_silent_state_while_idle_waits_instead_of_faulting() -> None:
+    """A robot (or sim) that stalls before anything was commanded costs nothing: the bridge
+    goes back to waiting, sends nothing meanwhile, and ramps up normally once state returns."""
+    cfg = _cfg(ramp_up_time=0.2, ramp_down_time=0.2, state_timeout=0.1)
+    b = ArmBridge(cfg)
+    _run(b, 0.0, 5, np.zeros(8), None)  # state but no commands: idle, weight 0
+    assert b.mode is BridgeMode.IDLE
+    t = 5 * DT
+    gap = [b.tick(t + k * DT) for k in range(20)]  # 0.4 s without rt/lowstate
+    assert b.mode is BridgeMode.WAITING_FOR_STATE and b.state_gaps == 1
+    assert all(o.arm is None and o.weight == 0.0 for o in gap)
+    b.on_command(_cmd(), t + 20 * DT)  # a command during the gap does not re-arm without state
+    assert b.tick(t + 20 * DT).arm is None
+    outs = _run(b, t + 21 * DT, 40, np.zeros(8), _cmd())
+    assert b.mode is BridgeMode.ACTIVE and outs[-1].weight == 1.0 and b.fault_reason == ""
+
+
 def test_state_vector_in_layout_order() -> None:
     b = ArmBridge(_cfg())
     assert b.state_vector() is None

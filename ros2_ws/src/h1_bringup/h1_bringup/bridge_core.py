@@ -246,13 +246,13 @@ class BridgeMode(enum.Enum):
     """Where the bridge's state machine is."""
 
     WAITING_FOR_STATE = "waiting_for_state"  # no valid rt/lowstate yet: send nothing
-    IDLE = "idle"  # weight 0, no fresh commands: send nothing
+    IDLE = "idle"  # weight 0, no fresh commands: send nothing (state silence: back to waiting)
     RAMP_UP = "ramp_up"
     ACTIVE = "active"
     RAMP_DOWN = "ramp_down"  # stale commands: back to the robot's controller
     STOPPING = "stopping"  # shutdown requested
     STOPPED = "stopped"
-    FAULT = "fault"  # latched: ramped down, never commands again
+    FAULT = "fault"  # latched (state lost while commanding, ...): ramped down, never again
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,8 @@ class BridgeConfig:
         ramp_up_time: Seconds for the weight to go from 0 to 1.
         ramp_down_time: Seconds for the weight to go from 1 to 0.
         command_timeout: Commands older than this (s) are stale (the watchdog).
-        state_timeout: ``rt/lowstate`` silent for longer (s) after it started is a fault.
+        state_timeout: ``rt/lowstate`` silent for longer (s) while commanding is a latched fault;
+            while idle it sends the bridge back to waiting for state.
         arm_max_velocity: Largest commanded arm joint speed (rad/s): per-tick delta clamp; a
             joint whose hardware limit (``layout.max_velocity``) is lower keeps its own.
         hand_max_velocity: Largest commanded hand opening speed (1/s), likewise.
@@ -379,6 +380,7 @@ class ArmBridge:
         self._hand_desired: np.ndarray | None = None
         self._zero_frames_left = 0
         self._stop_requested = False
+        self.state_gaps = 0  # rt/lowstate silences while idle (back to WAITING_FOR_STATE)
 
     # ----------------------------------------------------------------------------- inputs
     def on_lowstate(self, msg: LowState_, now: float) -> bool:
@@ -454,10 +456,17 @@ class ArmBridge:
     def tick(self, now: float) -> BridgeOutput:
         """Advance one control period and return what to send now."""
         cfg = self.config
-        if self._q_meas is None:
+        if self._q_meas is None or self.mode is BridgeMode.WAITING_FOR_STATE:
             return BridgeOutput(None, None, 0.0, self.mode)
         if now - self._state_time > cfg.state_timeout:
-            self.fault(f"rt/lowstate silent for {now - self._state_time:.3f} s")
+            silence = f"rt/lowstate silent for {now - self._state_time:.3f} s"
+            if self.mode is BridgeMode.IDLE and self.weight == 0.0 and self._zero_frames_left == 0:
+                # Nothing of ours reaches the robot while idle, so a gap (a robot or sim stalled
+                # at start-up) is no fault: wait for fresh state again before ever ramping up.
+                self.mode = BridgeMode.WAITING_FOR_STATE
+                self.state_gaps += 1
+                return BridgeOutput(None, None, 0.0, self.mode)
+            self.fault(silence)
         fresh = self._target is not None and now - self._command_time <= cfg.command_timeout
         self._update_mode(fresh)
         if self.weight == 0.0 and self._zero_frames_left == 0:

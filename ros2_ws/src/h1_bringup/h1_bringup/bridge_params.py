@@ -43,8 +43,8 @@ BRIDGE_PARAMS = SettingsTable(
             "state_timeout",
             "float",
             0.25,
-            "rt/lowstate silence after start that is a latched fault, s (bridge_sim.yaml and "
-            "bridge_real.yaml override it).",
+            "rt/lowstate silence while commanding that is a latched fault, s; while idle it "
+            "only sends the bridge back to waiting (bridge_sim.yaml, bridge_real.yaml override).",
             1e-3,
             60.0,
         ),
