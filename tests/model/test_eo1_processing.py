@@ -220,3 +220,32 @@ def test_data_without_subtasks_or_joints_trains_only_what_it_has(
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match=r"action_valid: expected shape \(2, 20\)"):
         tiny_policy.processor({**batch, "action_valid": valid[:, :5]}, with_targets=True)
+
+
+def test_every_task_text_fits_every_model_preset() -> None:
+    """Instructions and per-phase subtask texts of every sim task, at both randomisation presets,
+    fit the smallest token limits of the shipped model presets (a subtask one token too long
+    stops training of a mixed dataset hours into a results run)."""
+    from vla_lego.models.eo1.configuration_eo1 import PRESETS
+    from vla_lego.sim import LegoEnv, ScriptedExpert, SimConfig
+    from vla_lego.sim.tasks import TASKS
+
+    configs = [EO1Config.from_preset(name) for name in PRESETS]
+    tightest = min(configs, key=lambda c: (c.max_subtask_tokens, c.max_instruction_tokens))
+    proc = EO1Processor(tightest, H1_LAYOUT)
+    for preset in ("easy", "hard"):
+        env = LegoEnv(SimConfig.from_preset(preset))
+        expert = ScriptedExpert(env)
+        for task in TASKS:
+            instructions, subtasks = set(), set()
+            for seed in range(2):
+                env.reset(task, seed, render=False)
+                expert.reset()
+                instructions.add(env.instance.instruction)
+                while not expert.finished:
+                    env.step(expert.act(), render=False)
+                    subtasks.add(env.subtask())
+            assert len(subtasks) >= 2, (task, subtasks)
+            proc.text_targets(sorted(subtasks))  # raises when one is too long
+            for text in instructions:
+                proc._prefix_ids(text, 1)

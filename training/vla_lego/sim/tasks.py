@@ -518,7 +518,7 @@ class Stack(Task):
         inst = env.instance
         top, base = inst.bricks["top"], inst.bricks["base"]
         if env.holder_of(top.body) == "right":
-            return f"align the {top.label} over the {base.label} and put it down"
+            return f"put the {top.label} on the {base.label}"
         if env.ever_held("right", top.body):
             return "open the right hand and move it back"
         return f"grasp the {top.label} with the right hand"
@@ -558,7 +558,7 @@ class Tower(Task):
     time_limit = 22.0  # the expert needs 17 s
     templates = (
         "put the {mid} on the {base}, then the {top} on top",
-        "build a tower: the {mid} on the {base} and the {top} on the {mid}",
+        "build a tower: the {mid} on the {base}, the {top} on top",
         "stack the {mid} onto the {base}, then stack the {top} onto it",
     )
 
@@ -687,10 +687,12 @@ class Assemble(Task):
         if env.ever_held("right", top.body) and not right:
             return "open the left hand and move both hands back" if left else "move both hands back"
         if left and right and _on_table(env, base.body):
-            return f"put the {top.label} on the {base.label} and keep holding it"
+            # Colours only (unique in a scene): the full labels of two bricks overflow
+            # max_subtask_tokens of the tiny preset.
+            return f"put the {top.colour} brick on the {base.colour} one, keep holding it"
         if left or right:
-            return f"bring the {base.label} to the pad, the {top.label} above it"
-        return f"grasp the {base.label} and the {top.label}"
+            return f"bring the {base.colour} brick to the pad, the {top.colour} one above it"
+        return f"grasp the {base.colour} and the {top.colour} brick"
 
 
 TASKS: dict[str, Task] = {
