@@ -150,6 +150,11 @@ class H1BridgeNode(Node):
             # rclpy wants one severity per call site; a flapping command stream is throttled.
             if b.mode is BridgeMode.FAULT:
                 self.get_logger().error(f"{text}: {b.fault_reason}")
+            elif b.mode is BridgeMode.WAITING_FOR_STATE:
+                self.get_logger().warning(
+                    f"{text}: rt/lowstate silent for more than {b.config.state_timeout} s while "
+                    f"idle (nothing was commanded); waiting for state ({b.state_gaps} gaps)"
+                )
             elif self._watchdog_trips and {b.mode, self._last_mode} <= _FOLLOWING:
                 self.get_logger().warning(
                     f"{text}; the command stream went stale {self._watchdog_trips} times "
