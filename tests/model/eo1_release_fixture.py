@@ -1,4 +1,5 @@
-"""A tiny EO-1 *release-format* checkpoint written from a tiny project policy (no download).
+"""A tiny EO-1 *release-format* checkpoint written from a tiny project policy (no download),
+and the same weights in LeRobot's ``policies/eo1`` layout.
 
 The layout follows EO-Robotics/EO1's code (``eo/model/modeling_eo1.py``, its bundled pre-4.52
 Qwen2.5-VL class and ``configuration_eo1.py``): the backbone is ``vlm_backbone.visual.*`` /
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -199,6 +201,51 @@ def write_release(policy: EO1Policy, path: Path, seed: int = 0) -> Release:
     return Release(path, *(t.float() for t in (w1, b1, w2, b2)))
 
 
+def lerobot_key(release_key: str) -> str:
+    """LeRobot's ``policies/eo1`` name of an EO-1 release key: the policy keeps the model as
+    ``model`` and its backbone is transformers 5's Qwen2.5-VL (``model.visual``,
+    ``model.language_model``)."""
+    for old, new in (
+        ("vlm_backbone.visual.", "vlm_backbone.model.visual."),
+        ("vlm_backbone.model.", "vlm_backbone.model.language_model."),
+    ):
+        if release_key.startswith(old):
+            return "model." + new + release_key[len(old) :]
+    return "model." + release_key
+
+
+def write_lerobot(rel: Release, policy: EO1Policy, path: Path) -> Path:
+    """The same weights as the release ``rel``, as a LeRobot eo1 policy folder (one file)."""
+    path.mkdir(parents=True)
+    tensors: dict[str, torch.Tensor] = {}
+    for shard in SHARDS:
+        with safe_open(str(rel.path / shard), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                tensors[lerobot_key(key)] = f.get_tensor(key)
+    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
+    c = policy.config
+    write_json(
+        path / "config.json",
+        {
+            "type": "eo1",
+            "vlm_base": "Qwen/Qwen2.5-VL-3B-Instruct",
+            "vlm_config": json.loads(policy.vlm.config.to_json_string()),
+            "image_min_pixels": 64 * 28 * 28,
+            "image_max_pixels": 128 * 28 * 28,
+            "n_obs_steps": 1,
+            "chunk_size": c.action_horizon,
+            "n_action_steps": c.action_horizon,
+            "max_state_dim": c.max_action_dim,
+            "max_action_dim": c.max_action_dim,
+            "num_denoise_steps": c.num_denoise_steps,
+            "num_action_layers": 2,
+            "action_act": "linear",
+            "dtype": "bfloat16",
+        },
+    )
+    return path
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1))
 
@@ -223,8 +270,10 @@ __all__ = [
     "TwoLayerHead",
     "clone",
     "eo1_key",
+    "lerobot_key",
     "rewrite",
     "round_backbone_to_bf16",
     "write_json",
+    "write_lerobot",
     "write_release",
 ]

@@ -22,6 +22,7 @@ from tests.model.eo1_release_fixture import (
     rewrite,
     round_backbone_to_bf16,
     write_json,
+    write_lerobot,
     write_release,
 )
 from vla_lego.models import import_eo1 as imp
@@ -260,6 +261,32 @@ def test_untied_lm_head_is_copied(broken: Path, tmp_path: Path) -> None:
     assert torch.equal(policy.language_model.embed_tokens.weight, emb.float())
 
 
+# --------------------------------------------------------------------------- LeRobot's format
+def test_lerobot_format_gives_the_same_checkpoint(
+    source: tuple[EO1Policy, Release], loaded: EO1Policy, tmp_path: Path
+) -> None:
+    src = write_lerobot(source[1], source[0], tmp_path / "lerobot")
+    report = imp.import_eo1(src, tmp_path / "out", preset="tiny", overrides=OVERRIDES)
+    assert report.source_format == imp.LEROBOT_FORMAT.name
+    assert "model.vlm_backbone.model.language_model.*" in {s for s, _, _ in report.rows}
+    policy = EO1Policy.from_pretrained(tmp_path / "out")
+    assert policy.config == loaded.config
+    want = loaded.state_dict()
+    got = policy.state_dict()
+    assert got.keys() == want.keys()
+    for key, value in got.items():
+        assert torch.equal(value, want[key]), key
+
+
+def test_lerobot_state_width_refused(
+    source: tuple[EO1Policy, Release], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write_lerobot(source[1], source[0], tmp_path / "lerobot")
+    _forbid_weight_reads(monkeypatch)
+    _edit_config(src, max_state_dim=8)
+    _refused(src, tmp_path, "max_state_dim=8", "one width")
+
+
 # --------------------------------------------------------------------------- other models
 def _edit_config(src: Path, **changes: Any) -> None:
     cfg = json.loads((src / "config.json").read_text())
@@ -326,7 +353,7 @@ def test_cli_reports_refusal(
 ) -> None:
     _edit_config(broken, model_type="pi0")
     assert imp.main([str(broken), str(tmp_path / "out"), "--preset", "tiny"]) == 1
-    assert "model_type 'pi0' is not an EO-1 release" in capsys.readouterr().err
+    assert "model_type 'pi0' is not an EO-1 checkpoint" in capsys.readouterr().err
     _no_leftovers(tmp_path / "out")
 
 

@@ -1,13 +1,16 @@
-"""Import an EO-1 release checkpoint (EO-Robotics/EO1 format) into this project's checkpoint folder.
+"""Import an EO-1 checkpoint (EO-Robotics/EO1 release or LeRobot eo1) as a project checkpoint.
 
 ``python -m vla_lego.models.import_eo1 SRC OUT`` (or :func:`import_eo1`) reads a folder written by
 EO-1's ``EO1VisionFlowMatchingModel.save_pretrained``: ``config.json`` (``model_type: "eo1"``,
 ``text_config`` / ``vision_config`` of Qwen2.5-VL, ``action_chunk_size``, ``max_action_dim``,
 ``num_action_layers``, ``action_act``, ...) and ``model.safetensors`` or shards
-``model-0000x-of-0000y.safetensors`` + ``model.safetensors.index.json``. It writes the folder
+``model-0000x-of-0000y.safetensors`` + ``model.safetensors.index.json``; or a LeRobot ``eo1``
+policy folder (``config.json`` with ``type: "eo1"`` and ``vlm_config``, keys under ``model.``,
+transformers 5's Qwen2.5-VL layout: :data:`LEROBOT_RULES`). It writes the folder
 :meth:`vla_lego.models.eo1.EO1Policy.from_pretrained` loads.
 
-Every source key goes through one explicit rule of :data:`RULES` (no name guessing):
+Every source key goes through one explicit rule of its format's table (no name guessing);
+:data:`RULES` for the release:
 
 * ``vlm_backbone.visual.*`` -> ``vlm.model.visual.*`` and ``vlm_backbone.model.*`` ->
   ``vlm.model.language_model.*`` (EO-1 bundles its own copy of the pre-4.52 HF Qwen2.5-VL class,
@@ -75,7 +78,7 @@ EO1_FIRST_TOKEN_ID = 151665  # EO-1 adds its 8 tokens right after Qwen2.5-VL's (
 
 
 class EO1ImportError(CheckpointError):
-    """The source folder is not an importable EO-1 release (message lists every problem)."""
+    """The source folder is not an importable EO-1 checkpoint (message lists every problem)."""
 
 
 @dataclass(frozen=True)
@@ -99,26 +102,8 @@ class Rule:
 
 
 _WB = "{weight,bias}"
-RULES: tuple[Rule, ...] = (
-    Rule(
-        r"vlm_backbone\.visual\.(.+)",
-        r"vlm.model.visual.\1",
-        "vlm_backbone.visual.*",
-        "vlm.model.visual.*",
-    ),
-    Rule(
-        r"vlm_backbone\.model\.(.+)",
-        r"vlm.model.language_model.\1",
-        "vlm_backbone.model.*",
-        "vlm.model.language_model.*",
-    ),
-    Rule(
-        r"vlm_backbone\.lm_head\.weight",
-        "vlm.lm_head.weight",
-        "vlm_backbone.lm_head.weight",
-        "vlm.lm_head.weight",
-        "tied",
-    ),
+# The heads have the same names in both formats (LeRobot's only prefix them with "model.").
+HEAD_RULES: tuple[Rule, ...] = (
     Rule(r"state_proj\.(weight|bias)", r"state_proj.\1", f"state_proj.{_WB}", f"state_proj.{_WB}"),
     Rule(
         r"action_in_proj\.(weight|bias)",
@@ -148,6 +133,93 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def _prefixed(rule: Rule, prefix: str) -> Rule:
+    return Rule(
+        re.escape(prefix) + rule.pattern,
+        rule.target,
+        prefix + rule.source_label,
+        rule.target_label,
+        rule.kind,
+    )
+
+
+# EO-Robotics/EO1 release: EO-1 bundles the pre-4.52 HF Qwen2.5-VL class (visual / model /
+# lm_head directly under the backbone).
+RULES: tuple[Rule, ...] = (
+    Rule(
+        r"vlm_backbone\.visual\.(.+)",
+        r"vlm.model.visual.\1",
+        "vlm_backbone.visual.*",
+        "vlm.model.visual.*",
+    ),
+    Rule(
+        r"vlm_backbone\.model\.(.+)",
+        r"vlm.model.language_model.\1",
+        "vlm_backbone.model.*",
+        "vlm.model.language_model.*",
+    ),
+    Rule(
+        r"vlm_backbone\.lm_head\.weight",
+        "vlm.lm_head.weight",
+        "vlm_backbone.lm_head.weight",
+        "vlm.lm_head.weight",
+        "tied",
+    ),
+    *HEAD_RULES,
+)
+# LeRobot's ``policies/eo1``: the policy holds the model as ``model``, and the backbone is
+# transformers 5's Qwen2.5-VL (``model.visual`` / ``model.language_model`` / ``lm_head``).
+LEROBOT_RULES: tuple[Rule, ...] = (
+    Rule(
+        r"model\.vlm_backbone\.model\.visual\.(.+)",
+        r"vlm.model.visual.\1",
+        "model.vlm_backbone.model.visual.*",
+        "vlm.model.visual.*",
+    ),
+    Rule(
+        r"model\.vlm_backbone\.model\.language_model\.(.+)",
+        r"vlm.model.language_model.\1",
+        "model.vlm_backbone.model.language_model.*",
+        "vlm.model.language_model.*",
+    ),
+    Rule(
+        r"model\.vlm_backbone\.lm_head\.weight",
+        "vlm.lm_head.weight",
+        "model.vlm_backbone.lm_head.weight",
+        "vlm.lm_head.weight",
+        "tied",
+    ),
+    *(_prefixed(r, "model.") for r in HEAD_RULES),
+)
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """One checkpoint format the importer reads.
+
+    Attributes:
+        name: What the report calls it.
+        rules: Its key-mapping table.
+        head_prefix: Prefix of its head keys (names missing head tensors in errors).
+    """
+
+    name: str
+    rules: tuple[Rule, ...]
+    head_prefix: str = ""
+
+
+RELEASE_FORMAT = SourceFormat("EO-1 release (EO-Robotics/EO1)", RULES)
+LEROBOT_FORMAT = SourceFormat("LeRobot eo1 policy", LEROBOT_RULES, "model.")
+# EO1VisionFlowMatchingConfig's defaults: what EO-1 itself uses for a key config.json lacks.
+EO1_CONFIG_DEFAULTS: dict[str, Any] = {
+    "action_chunk_size": 50,
+    "max_action_dim": 32,
+    "num_denoise_steps": 10,
+    "action_act": "linear",
+    "num_action_layers": 2,
+}
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """Where a source tensor lives and what its header says."""
@@ -165,6 +237,7 @@ class ImportReport:
     Attributes:
         source: The release folder.
         out: The written checkpoint folder.
+        source_format: Which format it was read as (EO-1 release or LeRobot eo1 policy).
         config: The project config stored in ``out``.
         rows: ``(source pattern, target, number of source tensors)`` per mapping rule used.
         num_source_tensors: Tensors read from the release (each through exactly one rule).
@@ -175,6 +248,7 @@ class ImportReport:
 
     source: Path
     out: Path
+    source_format: str
     config: EO1Config
     rows: list[tuple[str, str, int]]
     num_source_tensors: int
@@ -194,7 +268,7 @@ class ImportReport:
     def __str__(self) -> str:
         c = self.config
         parts = [
-            f"imported EO-1 release {self.source} -> {self.out}",
+            f"imported {self.source_format} {self.source} -> {self.out}",
             self.table(),
             f"action_horizon={c.action_horizon} num_denoise_steps={c.num_denoise_steps} "
             f"max_action_dim={c.max_action_dim} hidden={c.text_hidden_size} "
@@ -340,16 +414,109 @@ def _text_rope(text: dict[str, Any]) -> tuple[float | None, list[int] | None]:
     )
 
 
+@dataclass(frozen=True)
+class SourceConfig:
+    """The fields of a source ``config.json`` the importer uses, in one shape for both formats."""
+
+    format: SourceFormat
+    text: dict[str, Any]
+    vision: dict[str, Any]
+    tied: bool
+    head_layers: Any
+    action_act: Any
+    max_action_dim: Any
+    max_state_dim: Any
+    chunk_size: Any
+    num_denoise_steps: Any
+
+
+def read_source_config(src: Path, raw: dict[str, Any]) -> SourceConfig:
+    """Recognise the format of ``src/config.json`` and pick out its fields.
+
+    Raises:
+        EO1ImportError: neither an EO-1 release (``model_type: "eo1"``) nor a LeRobot eo1 policy
+            (``type: "eo1"`` with ``vlm_config``), e.g. a plain Qwen2.5-VL or a pi0 checkpoint.
+    """
+    path = src / CONFIG_FILE
+    kind, lerobot_type = raw.get("model_type"), raw.get("type")
+    if kind == SOURCE_MODEL_TYPE:
+        text, vision = raw.get("text_config"), raw.get("vision_config")
+        if not isinstance(text, dict) or not isinstance(vision, dict):
+            raise EO1ImportError(f"{path}: text_config / vision_config objects missing")
+        d = {**EO1_CONFIG_DEFAULTS, **raw}
+        # PretrainedConfig's default is tied; the top-level flag is what HF applies on load.
+        tied = bool(raw.get("tie_word_embeddings", text.get("tie_word_embeddings", True)))
+        return SourceConfig(
+            RELEASE_FORMAT,
+            text,
+            vision,
+            tied,
+            d["num_action_layers"],
+            d["action_act"],
+            d["max_action_dim"],
+            d["max_action_dim"],  # EO-1's state_proj reads max_action_dim values
+            d["action_chunk_size"],
+            d["num_denoise_steps"],
+        )
+    if lerobot_type == SOURCE_MODEL_TYPE and kind is None:
+        vlm = raw.get("vlm_config")
+        if not isinstance(vlm, dict):
+            raise EO1ImportError(
+                f"{path}: LeRobot eo1 config without a vlm_config object: the backbone's shape "
+                "is unknown"
+            )
+        text, vision = vlm.get("text_config"), vlm.get("vision_config")
+        if not isinstance(text, dict) or not isinstance(vision, dict):
+            raise EO1ImportError(f"{path}: vlm_config.text_config / vision_config missing")
+        missing = [
+            k
+            for k in (
+                "chunk_size",
+                "max_action_dim",
+                "max_state_dim",
+                "num_denoise_steps",
+                "num_action_layers",
+                "action_act",
+            )
+            if k not in raw
+        ]
+        if missing:  # LeRobot writes every field; its defaults changed between versions
+            raise EO1ImportError(f"{path}: LeRobot eo1 config lacks {missing}")
+        tied = bool(vlm.get("tie_word_embeddings", text.get("tie_word_embeddings", True)))
+        return SourceConfig(
+            LEROBOT_FORMAT,
+            text,
+            vision,
+            tied,
+            raw["num_action_layers"],
+            raw["action_act"],
+            raw["max_action_dim"],
+            raw["max_state_dim"],
+            raw["chunk_size"],
+            raw["num_denoise_steps"],
+        )
+    shown = kind if kind is not None else lerobot_type
+    hint = (
+        "; a plain Qwen2.5-VL checkpoint is a backbone: use model.backbone_path"
+        if str(shown).startswith("qwen")
+        else ""
+    )
+    raise EO1ImportError(
+        f"{path}: model_type {shown!r} is not an EO-1 checkpoint (expected model_type "
+        f"{SOURCE_MODEL_TYPE!r}, or LeRobot's type {SOURCE_MODEL_TYPE!r}){hint}"
+    )
+
+
 def release_config(
     src: Path, raw: dict[str, Any], base: EO1Config, layout: ActionLayout
-) -> tuple[EO1Config, dict[str, Any], bool, int]:
-    """Check a release ``config.json`` and derive the project config from it.
+) -> tuple[EO1Config, SourceConfig]:
+    """Check a source ``config.json`` and derive the project config from it.
 
-    Sizes, chunk length, Euler steps and ``max_action_dim`` come from the release; the rest
+    Sizes, chunk length, Euler steps and ``max_action_dim`` come from the source; the rest
     (image size, token limits, training settings) from ``base``; the vocabulary is kept whole.
 
     Returns:
-        ``(config, text_config dict, tied lm_head, number of output-head Linears)``.
+        ``(config, source fields)``.
 
     Raises:
         EO1ImportError: another model type, an output head that does not fold exactly, an action
@@ -357,23 +524,10 @@ def release_config(
             problems of the file listed together).
     """
     path = src / CONFIG_FILE
-    kind = raw.get("model_type")
-    if kind != SOURCE_MODEL_TYPE:
-        hint = (
-            "; a plain Qwen2.5-VL checkpoint is a backbone: use model.backbone_path"
-            if str(kind).startswith("qwen")
-            else ""
-        )
-        raise EO1ImportError(
-            f"{path}: model_type {kind!r} is not an EO-1 release (expected "
-            f"{SOURCE_MODEL_TYPE!r}){hint}"
-        )
+    sc = read_source_config(src, raw)
+    text, vision = sc.text, sc.vision
     problems: list[str] = []
-    text, vision = raw.get("text_config"), raw.get("vision_config")
-    if not isinstance(text, dict) or not isinstance(vision, dict):
-        raise EO1ImportError(f"{path}: text_config / vision_config objects missing")
-    layers = raw.get("num_action_layers", 2)  # EO-1's config defaults
-    act = raw.get("action_act", "linear")
+    layers, act = sc.head_layers, sc.action_act
     if not isinstance(layers, int) or layers < 1:
         problems.append(f"num_action_layers={layers!r}: expected an integer >= 1")
     elif layers > 1 and act not in IDENTITY_ACTIVATIONS:
@@ -381,12 +535,17 @@ def release_config(
             f"action_act={act!r} between the {layers} output-head Linears: only "
             f"{IDENTITY_ACTIVATIONS} fold exactly into the project's single Linear head"
         )
-    dmax = raw.get("max_action_dim", 32)
+    dmax = sc.max_action_dim
     if dmax != base.max_action_dim or dmax != layout.max_action_dim:
         problems.append(
             f"max_action_dim={dmax!r}: the project pads actions/state to {layout.max_action_dim} "
-            f"(vla_lego.robot layout, {layout.dim} real entries); a release with another action "
-            "width cannot be imported"
+            f"(vla_lego.robot layout, {layout.dim} real entries); a checkpoint with another "
+            "action width cannot be imported"
+        )
+    if sc.max_state_dim != dmax:
+        problems.append(
+            f"max_state_dim={sc.max_state_dim!r} != max_action_dim={dmax!r}: the project pads "
+            "state and actions to one width"
         )
     for name, want in FIXED_TEXT_FIELDS.items():
         if name in text and text[name] != want:
@@ -416,7 +575,7 @@ def release_config(
             "spatial_merge_size": int(vision["spatial_merge_size"]),
             "temporal_patch_size": int(vision["temporal_patch_size"]),
         }
-        vocab = int(text["vocab_size"])
+        int(text["vocab_size"])
     except (KeyError, TypeError, ValueError) as e:
         raise EO1ImportError(f"{path}: missing or invalid backbone size field: {e}") from e
     if theta is None:
@@ -424,14 +583,11 @@ def release_config(
     out_hidden = vision.get("out_hidden_size", sizes["text_hidden_size"])
     if out_hidden != sizes["text_hidden_size"]:
         problems.append(f"vision_config.out_hidden_size={out_hidden} != text hidden_size")
-    horizon = raw.get("action_chunk_size")
-    steps = raw.get("num_denoise_steps")
+    horizon, steps = sc.chunk_size, sc.num_denoise_steps
     if not isinstance(horizon, int) or not isinstance(steps, int):
-        problems.append(f"action_chunk_size={horizon!r} / num_denoise_steps={steps!r}: need ints")
+        problems.append(f"chunk size {horizon!r} / num_denoise_steps {steps!r}: need integers")
     if problems:
         raise EO1ImportError(f"{path}: cannot import:\n" + "\n".join(f"  {p}" for p in problems))
-    # PretrainedConfig's default is tied; the top-level flag is what HF applies on load.
-    tied = bool(raw.get("tie_word_embeddings", text.get("tie_word_embeddings", True)))
     try:
         config = base.replace(
             **sizes,
@@ -450,8 +606,7 @@ def release_config(
             f"{path}: mrope_section {section} differs from the project's {config.mrope_section} "
             f"for head dim {config.text_head_dim}"
         )
-    text = dict(text, vocab_size=vocab)
-    return config, text, tied, int(layers)
+    return config, sc
 
 
 # --------------------------------------------------------------------------- planning
@@ -476,14 +631,15 @@ def plan_mapping(
     tied: bool,
     head_layers: int,
     hidden: int,
+    fmt: SourceFormat = RELEASE_FORMAT,
 ) -> _Plan:
-    """Map every source tensor through :data:`RULES` and check names, shapes and dtypes.
+    """Map every source tensor through ``fmt.rules`` and check names, shapes and dtypes.
 
     Raises:
         EO1ImportError: listing every unexpected, missing, mis-shaped or non-float tensor (key
             and file).
     """
-    compiled = [(re.compile(r.pattern), r) for r in RULES]
+    compiled = [(re.compile(r.pattern), r) for r in fmt.rules]
     problems: list[str] = []
     copies: dict[str, TensorInfo] = {}
     head: dict[int, dict[str, TensorInfo]] = {}
@@ -536,7 +692,7 @@ def plan_mapping(
         for info in head[idx].values():
             problems.append(
                 f"  {info.key} ({info.file}): unexpected (num_action_layers={head_layers} gives "
-                f"Linears at action_out_proj.{want_idx})"
+                f"Linears at {fmt.head_prefix}action_out_proj.{want_idx})"
             )
     chain: list[tuple[TensorInfo, TensorInfo]] = []
     for i, idx in enumerate(want_idx):
@@ -546,7 +702,9 @@ def plan_mapping(
         for p, shape in want.items():
             part = parts.get(p)
             if part is None:
-                problems.append(f"  action_out_proj.{idx}.{p}: missing (EO-1 output head)")
+                problems.append(
+                    f"  {fmt.head_prefix}action_out_proj.{idx}.{p}: missing (EO-1 output head)"
+                )
             elif part.shape != shape:
                 problems.append(
                     f"  {part.key} ({part.file}): shape {list(part.shape)}, expected {list(shape)}"
@@ -562,7 +720,7 @@ def plan_mapping(
             f"{len(problems)} problem(s) with the release's tensors:\n" + "\n".join(problems)
         )
     rows = []
-    for rule in RULES:
+    for rule in fmt.rules:
         n = counts.get(rule.pattern, 0)
         if not n:
             continue
@@ -622,9 +780,10 @@ def _warnings(src: Path, base: EO1Config) -> list[str]:
         f"{base.image_size}x{base.image_size} squares"
     )
     out.append(
-        "normalisation: the release's per-dataset state/action statistics are not imported "
-        "(identity statistics stored; set them with set_norm_stats or by fine-tuning); EO-1's "
-        "MEAN_STD uses std + 1e-8"
+        "normalisation: the source's state/action statistics (EO-1: the processor's per-dataset "
+        "robot_config; LeRobot: its policy_preprocessor files) are not imported (identity "
+        "statistics stored; set them with set_norm_stats or by fine-tuning); EO-1's MEAN_STD "
+        "uses std + 1e-8"
     )
     out.append(
         "dtypes: EO-1 keeps state/action heads in float32 next to a bf16 backbone; this "
@@ -688,10 +847,11 @@ def import_eo1(
     if not isinstance(raw, dict):
         raise EO1ImportError(f"{src / CONFIG_FILE}: not a JSON object")
     base = EO1Config.from_preset(preset, **(overrides or {}))
-    config, text, tied, head_layers = release_config(src, raw, base, layout)
+    config, sc = release_config(src, raw, base, layout)
+    tied, head_layers = sc.tied, int(sc.head_layers)
     tensors = list_release_tensors(src)
 
-    processor = EO1Processor(config, layout, None, vocab_size=text["vocab_size"])
+    processor = EO1Processor(config, layout, None, vocab_size=int(sc.text["vocab_size"]))
     qcfg: Any = backbone_config(config, processor)
     if not tied:
         qcfg.tie_word_embeddings = False
@@ -702,9 +862,8 @@ def import_eo1(
             qcfg, attn_implementation=config.attn_implementation
         )
         meta = EO1Policy(config, layout, vlm=meta_vlm, processor=processor)
-    plan = plan_mapping(
-        tensors, _expected_shapes(meta, tied), tied, head_layers, config.text_hidden_size
-    )
+    expected = _expected_shapes(meta, tied)
+    plan = plan_mapping(tensors, expected, tied, head_layers, config.text_hidden_size, sc.format)
     del meta, meta_vlm
 
     from safetensors import safe_open
@@ -740,6 +899,7 @@ def import_eo1(
     report = ImportReport(
         source=src,
         out=out,
+        source_format=sc.format.name,
         config=config,
         rows=plan.rows,
         num_source_tensors=len(tensors),
@@ -749,12 +909,12 @@ def import_eo1(
     )
     record = {
         "source": str(src.absolute()),
-        "source_model_type": SOURCE_MODEL_TYPE,
+        "source_format": sc.format.name,
         "rules": [{"source": s, "target": t, "count": n} for s, t, n in plan.rows],
         "num_source_tensors": len(tensors),
         "tied_lm_head": tied,
         "head_layers_folded": head_layers,
-        "action_act": raw.get("action_act", "linear"),
+        "action_act": sc.action_act,
         "not_yet_reproduced": report.warnings,
     }
     # One manifest over the policy's files and the import record: the outer temporary directory
@@ -772,7 +932,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m vla_lego.models.import_eo1",
         description="Import an EO-1 release checkpoint into this project's checkpoint format.",
     )
-    ap.add_argument("src", type=Path, help="EO-1 release folder (config.json + safetensors)")
+    ap.add_argument(
+        "src", type=Path, help="EO-1 release or LeRobot eo1 folder (config.json + safetensors)"
+    )
     ap.add_argument("out", type=Path, help="checkpoint folder to write")
     ap.add_argument("--preset", default="eo1_3b", help="project preset for non-size settings")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -791,10 +953,16 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "EO1_CONFIG_DEFAULTS",
+    "LEROBOT_FORMAT",
+    "LEROBOT_RULES",
+    "RELEASE_FORMAT",
     "RULES",
     "EO1ImportError",
     "ImportReport",
     "Rule",
+    "SourceConfig",
+    "SourceFormat",
     "TensorInfo",
     "fold_linear_chain",
     "import_eo1",
@@ -802,5 +970,6 @@ __all__ = [
     "main",
     "plan_mapping",
     "read_safetensors_header",
+    "read_source_config",
     "release_config",
 ]
