@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         return time.monotonic()
 
     check_runs(cfg)
+    # The code that runs is the commit at the start, not at report time (a run takes an hour).
+    commit = _commit()
+    args = list(sys.argv[1:] if argv is None else argv)
     t = time.monotonic()
     _log(f"[1/6] demonstrations -> {cfg.root / 'data'}")
     data = stage_data(cfg, fresh)
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = Path(cfg.docs)
     gifs = copy_gifs(cfg, direct, docs)
     timings["total"] = round(time.monotonic() - t0, 1)
-    text = write_results(cfg, data, models, expert, direct, ros, gifs, timings, _commit(), argv)
+    text = write_results(cfg, data, models, expert, direct, ros, gifs, timings, commit, args)
     print(text, flush=True)
     return 0
 
