@@ -25,6 +25,22 @@ from torch import nn
 from vla_lego.models.eo1 import EO1Policy
 
 SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
+# A chat template that renders EO-1's prompt layout (system / user / assistant, images, state,
+# text, then the noise prompt), written here for the fixture from the layout's description.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if loop.first and m['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'state' %}<|state_start|><|state_pad|><|state_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{{ noise_prompt }}"
+)
 INDEX = "model.safetensors.index.json"
 EO1_TOKENS = (
     "<|action_start|>",
@@ -194,6 +210,8 @@ def write_release(policy: EO1Policy, path: Path, seed: int = 0) -> Release:
     write_json(path / INDEX, {"metadata": {"total_size": total}, "weight_map": weight_map})
     write_json(path / "config.json", _config(policy))
     write_json(path / "added_tokens.json", {t: 151665 + i for i, t in enumerate(EO1_TOKENS)})
+    policy.processor.tokenizer.backend_tokenizer.save(str(path / "tokenizer.json"))
+    write_json(path / "chat_template.json", {"chat_template": CHAT_TEMPLATE})
     write_json(
         path / "preprocessor_config.json",
         {"min_pixels": 64 * 28 * 28, "max_pixels": 128 * 28 * 28, "patch_size": 14},
@@ -263,6 +281,7 @@ def rewrite(path: Path, data: bytes) -> None:
 
 
 __all__ = [
+    "CHAT_TEMPLATE",
     "EO1_TOKENS",
     "INDEX",
     "SHARDS",

@@ -27,6 +27,7 @@ from tests.model.eo1_release_fixture import (
 )
 from vla_lego.models import import_eo1 as imp
 from vla_lego.models.eo1 import EO1Config, EO1Policy
+from vla_lego.models.eo1.configuration_eo1 import EO1_COMPAT
 
 torch.set_num_threads(1)
 
@@ -40,7 +41,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[EO1Policy, Release
     """A tiny full-vocabulary policy and its EO-1 release folder (reference = the policy with
     EO-1's two-layer head)."""
     torch.manual_seed(0)
-    cfg = EO1Config.from_preset("tiny", action_horizon=HORIZON, image_size=IMAGE, vocab_prune=None)
+    cfg = EO1Config.from_preset(
+        "tiny", action_horizon=HORIZON, image_size=IMAGE, vocab_prune=None, **EO1_COMPAT
+    )
     policy = EO1Policy(cfg).eval()
     round_backbone_to_bf16(policy)
     rel = write_release(policy, tmp_path_factory.mktemp("eo1") / "release")
@@ -103,7 +106,11 @@ def test_every_key_accounted_for(
     assert (out / imp.RELEASE_COPY_DIR / "added_tokens.json").is_file()
     text = str(report)
     assert "vlm_backbone.model.*" in text and "vlm.model.language_model.*" in text
-    assert "not yet reproduced: attention" in text and "<|vla|>=151672" in text
+    assert "compat=eo1 attention=causal_actions" in text
+    assert "chat template of chat_template.json renders EO-1's layout" in text
+    assert "tokenizer: the release's tokenizer.json" in text
+    assert "not yet reproduced: images" in text and "not yet reproduced: attention" not in text
+    assert loaded.processor.tokenizer.convert_tokens_to_ids("<|vla|>") == 151672
 
 
 def test_folded_head_equals_two_layer_head(

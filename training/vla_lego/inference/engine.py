@@ -149,7 +149,9 @@ class ChunkPolicy:
         self.config = processor.config
         self.dt = float(dt)
         self.seed = int(seed)
-        self.decode_text = bool(decode_text)
+        # compat="eo1" checkpoints have no subtask text to decode
+        has_text = bool(getattr(self.config, "has_subtask_text", True))
+        self.decode_text = bool(decode_text) and has_text
         self.name = backend
         self.rng = np.random.default_rng(self.seed)
         self._last_stamp: int | None = None

@@ -49,7 +49,18 @@ import torch
 from vla_lego import atomic
 from vla_lego.models.checkpoint import CheckpointError, atomic_directory
 from vla_lego.models.eo1.backbone import backbone_config, sync_config_with_backbone
-from vla_lego.models.eo1.configuration_eo1 import EO1Config
+from vla_lego.models.eo1.configuration_eo1 import EO1_COMPAT, EO1Config
+from vla_lego.models.eo1.processing_eo1 import EO1_FOOTER, EO1_HEADER
+from vla_lego.models.eo1.tokenizer import (
+    EO1_ACTION_END,
+    EO1_ACTION_PAD,
+    EO1_ACTION_START,
+    EO1_SPECIAL_TOKENS,
+    EO1_STATE_END,
+    EO1_STATE_PAD,
+    EO1_STATE_START,
+    EO1_VLA,
+)
 from vla_lego.robot import H1_LAYOUT, ActionLayout
 
 CONFIG_FILE = "config.json"
@@ -75,6 +86,15 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024
 COPY_SUFFIXES = (".json", ".jinja", ".txt")
 COPY_MAX_BYTES = 64 * 1024 * 1024
 EO1_FIRST_TOKEN_ID = 151665  # EO-1 adds its 8 tokens right after Qwen2.5-VL's (151643-151664)
+TOKENIZER_FILE = "tokenizer.json"
+# Where a release may keep its chat template (processor / tokenizer save formats of transformers).
+TEMPLATE_FILES = ("chat_template.json", "chat_template.jinja", "tokenizer_config.json")
+# config.json's token-id fields and the EO-1 token each must name.
+CONFIG_TOKEN_FIELDS = {
+    "action_token_id": "<|action_pad|>",
+    "action_pass_id": "<|action_pass|>",
+    "state_token_id": "<|state_pad|>",
+}
 
 
 class EO1ImportError(CheckpointError):
@@ -244,6 +264,7 @@ class ImportReport:
         tied_lm_head: The LM head shares the token embedding (as in the release).
         head_layers: Linears of EO-1's output head folded into ``action_out_proj``.
         warnings: Behaviour of EO-1 the imported model does not reproduce yet.
+        notes: What was checked beyond the weights (tokenizer, chat template).
     """
 
     source: Path
@@ -255,6 +276,7 @@ class ImportReport:
     tied_lm_head: bool
     head_layers: int
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
         """The mapping as an aligned text table (source pattern -> target, count)."""
@@ -273,8 +295,9 @@ class ImportReport:
             f"action_horizon={c.action_horizon} num_denoise_steps={c.num_denoise_steps} "
             f"max_action_dim={c.max_action_dim} hidden={c.text_hidden_size} "
             f"layers={c.text_num_layers} tied_lm_head={self.tied_lm_head} "
-            f"head_layers_folded={self.head_layers}",
+            f"head_layers_folded={self.head_layers} compat={c.compat} attention={c.attention}",
         ]
+        parts += self.notes
         parts += [f"WARNING not yet reproduced: {w}" for w in self.warnings]
         return "\n".join(parts)
 
@@ -557,6 +580,10 @@ def release_config(
             problems.append(
                 f"vision_config.{name}={vision[name]!r}: the project's backbone has {want!r}"
             )
+    for name, token in CONFIG_TOKEN_FIELDS.items():
+        want = EO1_FIRST_TOKEN_ID + EO1_SPECIAL_TOKENS.index(token)
+        if name in raw and raw[name] != want:
+            problems.append(f"{name}={raw[name]!r}: EO-1's {token} is id {want}")
     theta, section = _text_rope(text)
     try:
         sizes = {
@@ -590,6 +617,7 @@ def release_config(
         raise EO1ImportError(f"{path}: cannot import:\n" + "\n".join(f"  {p}" for p in problems))
     try:
         config = base.replace(
+            **EO1_COMPAT,
             **sizes,
             rope_theta=theta,
             backbone_path=None,
@@ -607,6 +635,132 @@ def release_config(
             f"for head dim {config.text_head_dim}"
         )
     return config, sc
+
+
+# --------------------------------------------------------------------------- tokenizer, template
+def release_tokenizer(src: Path) -> tuple[Any, str]:
+    """The release's tokenizer (``tokenizer.json``), checked to hold EO-1's 8 tokens at 151665-.
+
+    A release without ``tokenizer.json`` gets the Qwen2.5 BPE built here plus EO-1's tokens (the
+    ids of ``added_tokens.json``, when present, must then be EO-1's).
+
+    Returns:
+        ``(tokenizer, where it came from)``.
+
+    Raises:
+        EO1ImportError: the tokenizer or ``added_tokens.json`` lacks EO-1's tokens at their ids
+            (checked before any weights are read).
+    """
+    from vla_lego.models.eo1.tokenizer import build_qwen_tokenizer, check_tokenizer
+
+    problems = []
+    added_path = src / "added_tokens.json"
+    if added_path.is_file():
+        added = _read_json(added_path, "added_tokens.json")
+        want = {t: EO1_FIRST_TOKEN_ID + i for i, t in enumerate(EO1_SPECIAL_TOKENS)}
+        wrong = {
+            t: added.get(t)
+            for t, i in want.items()
+            if not isinstance(added, dict) or (added.get(t) != i)
+        }
+        if wrong:
+            problems.append(
+                f"{added_path}: EO-1's tokens must have ids {EO1_FIRST_TOKEN_ID}-"
+                f"{EO1_FIRST_TOKEN_ID + len(want) - 1}; found {wrong}"
+            )
+    tok_path = src / TOKENIZER_FILE
+    if tok_path.is_file():
+        from tokenizers import Tokenizer
+        from transformers import PreTrainedTokenizerFast
+
+        try:
+            raw = Tokenizer.from_file(str(tok_path))
+        except Exception as e:  # the Rust loader raises its own exception type
+            raise EO1ImportError(f"{tok_path}: not a readable tokenizer: {e}") from e
+        tok: Any = PreTrainedTokenizerFast(
+            tokenizer_object=raw, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+        )
+        origin = f"the release's {TOKENIZER_FILE}"
+    else:
+        tok, origin = build_qwen_tokenizer(EO1_SPECIAL_TOKENS), "built (Qwen2.5 BPE + EO-1 tokens)"
+    try:
+        check_tokenizer(tok, EO1_SPECIAL_TOKENS)
+    except ValueError as e:
+        problems.append(f"{tok_path if tok_path.is_file() else 'tokenizer'}: {e}")
+    if problems:
+        lines = "\n".join(f"  {p}" for p in problems)
+        raise EO1ImportError(f"cannot import the tokenizer:\n{lines}")
+    return tok, origin
+
+
+def _release_template(src: Path) -> tuple[str, Path] | None:
+    for name in TEMPLATE_FILES:
+        path = src / name
+        if not path.is_file():
+            continue
+        if path.suffix == ".jinja":
+            return path.read_text(), path
+        data = _read_json(path, name)
+        template = data.get("chat_template") if isinstance(data, dict) else None
+        if isinstance(template, str):
+            return template, path
+    return None
+
+
+def expected_prompt(num_views: int, task: str) -> str:
+    """EO-1's prompt as its processor renders it for ``select_action`` (image tokens and the
+    action block not yet expanded): what this project's ``compat="eo1"`` processor builds."""
+    image = "<|vision_start|><|image_pad|><|vision_end|>"
+    state = EO1_STATE_START + EO1_STATE_PAD + EO1_STATE_END
+    return (
+        EO1_HEADER
+        + image * num_views
+        + state
+        + task
+        + EO1_FOOTER
+        + EO1_ACTION_PAD
+        + (EO1_ACTION_END)
+    )
+
+
+def check_chat_template(src: Path) -> str:
+    """Render the release's chat template on a probe observation and compare it with the prompt
+    layout this project implements (:func:`expected_prompt`).
+
+    Returns:
+        A line for the report (which file was checked, or that the release has none).
+
+    Raises:
+        EO1ImportError: the template renders another prompt (the first difference is shown).
+    """
+    found = _release_template(src)
+    if found is None:
+        return "no chat template in the release: EO-1's published layout assumed"
+    template, path = found
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    task = "pick up the red brick"
+    content = [{"type": "image", "image": None}] * 2 + [{"type": "state", "state": []}]
+    messages = [{"role": "user", "content": [*content, {"type": "text", "text": task + EO1_VLA}]}]
+    try:
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        got = env.from_string(template).render(
+            messages=messages,
+            add_generation_prompt=True,
+            noise_prompt=EO1_ACTION_START + EO1_ACTION_PAD + EO1_ACTION_END,
+        )
+    except TemplateError as e:
+        raise EO1ImportError(f"{path}: the chat template does not render: {e}") from e
+    want = expected_prompt(2, task)
+    if got != want:
+        i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        raise EO1ImportError(
+            f"{path}: the chat template renders another prompt than EO-1's layout this project "
+            f"implements; first difference at character {i}: template {got[i:i + 60]!r}, "
+            f"expected {want[i:i + 60]!r}"
+        )
+    return f"chat template of {path.name} renders EO-1's layout"
 
 
 # --------------------------------------------------------------------------- planning
@@ -756,40 +910,17 @@ def _read_tensor(handles: dict[str, Any], info: TensorInfo) -> torch.Tensor:
     return handles[info.file].get_tensor(info.key)  # type: ignore[no-any-return]
 
 
-def _warnings(src: Path, base: EO1Config) -> list[str]:
-    out = [
-        "attention: EO-1 runs a plain causal mask over the whole sequence, the action block "
-        "included; this project's action block attends bidirectionally",
-    ]
-    tokens = ""
-    try:  # name the release's own added tokens when it ships added_tokens.json
-        added = json.loads((src / "added_tokens.json").read_text())
-        eo1 = sorted((int(i), str(t)) for t, i in added.items() if int(i) >= EO1_FIRST_TOKEN_ID)
-        tokens = " (" + ", ".join(f"{t}={i}" for i, t in eo1) + ")" if eo1 else ""
-    except (OSError, json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        pass
-    out.append(
-        "tokens and template: EO-1's added tokens at ids 151665-151672" + tokens + " and its "
-        "Qwen chat template are not used; this project's processor puts <|state|>, <|action|>, "
-        "<|subtask_start|>, <|subtask_end|> on rows 151665-151668, whose imported embeddings "
-        "were trained as EO-1's <|action_start|> .. <|action_end|>"
-    )
-    out.append(
+def _warnings(base: EO1Config) -> list[str]:
+    return [
         "images: EO-1 resizes with Qwen's smart_resize (aspect kept, multiples of 28, "
         "min/max_pixels of the release's preprocessor_config.json); this checkpoint uses "
-        f"{base.image_size}x{base.image_size} squares"
-    )
-    out.append(
-        "normalisation: the source's state/action statistics (EO-1: the processor's per-dataset "
-        "robot_config; LeRobot: its policy_preprocessor files) are not imported (identity "
-        "statistics stored; set them with set_norm_stats or by fine-tuning); EO-1's MEAN_STD "
-        "uses std + 1e-8"
-    )
-    out.append(
+        f"{base.image_size}x{base.image_size} squares",
+        "normalisation statistics: the source's per-dataset state/action statistics (EO-1: the "
+        "processor's robot_config; LeRobot: its policy_preprocessor files) are not imported "
+        "(identity statistics stored; fine-tuning with init_from sets the dataset's)",
         "dtypes: EO-1 keeps state/action heads in float32 next to a bf16 backbone; this "
-        "checkpoint is stored and run in one dtype (float32)"
-    )
-    return out
+        "checkpoint is stored and run in one dtype (float32)",
+    ]
 
 
 def _copy_release_files(src: Path, dst: Path) -> list[str]:
@@ -846,12 +977,22 @@ def import_eo1(
     raw = _read_json(src / CONFIG_FILE, "EO-1 config.json")
     if not isinstance(raw, dict):
         raise EO1ImportError(f"{src / CONFIG_FILE}: not a JSON object")
+    clash = {k: v for k, v in (overrides or {}).items() if k in EO1_COMPAT and v != EO1_COMPAT[k]}
+    if clash:
+        raise EO1ImportError(
+            f"overrides {clash}: an imported EO-1 checkpoint runs in the eo1 compatibility mode "
+            f"({EO1_COMPAT}); its weights were trained so"
+        )
     base = EO1Config.from_preset(preset, **(overrides or {}))
     config, sc = release_config(src, raw, base, layout)
     tied, head_layers = sc.tied, int(sc.head_layers)
+    tokenizer, tok_origin = release_tokenizer(src)
+    notes = [f"tokenizer: {tok_origin}, EO-1's 8 tokens at 151665-151672", check_chat_template(src)]
     tensors = list_release_tensors(src)
 
-    processor = EO1Processor(config, layout, None, vocab_size=int(sc.text["vocab_size"]))
+    processor = EO1Processor(
+        config, layout, None, tokenizer=tokenizer, vocab_size=int(sc.text["vocab_size"])
+    )
     qcfg: Any = backbone_config(config, processor)
     if not tied:
         qcfg.tie_word_embeddings = False
@@ -905,7 +1046,8 @@ def import_eo1(
         num_source_tensors=len(tensors),
         tied_lm_head=tied,
         head_layers=head_layers,
-        warnings=_warnings(src, base),
+        warnings=_warnings(base),
+        notes=notes,
     )
     record = {
         "source": str(src.absolute()),
@@ -915,6 +1057,7 @@ def import_eo1(
         "tied_lm_head": tied,
         "head_layers_folded": head_layers,
         "action_act": sc.action_act,
+        "checked": notes,
         "not_yet_reproduced": report.warnings,
     }
     # One manifest over the policy's files and the import record: the outer temporary directory

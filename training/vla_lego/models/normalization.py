@@ -72,13 +72,20 @@ class Normalizer:
             lists of length ``dim``); ``None`` means identity statistics (untrained models).
         dim: Unpadded vector length (``ActionLayout.dim``).
         mode: ``"mean_std"`` -> ``(x - mean) / std``; ``"quantile"`` -> q01..q99 to -1..1.
+        eps: Added to the scale (EO-1 / LeRobot MEAN_STD: ``std + 1e-8``); a scale below
+            :data:`MIN_SCALE` is 1 whatever ``eps``.
     """
 
-    def __init__(self, stats: dict[str, Any] | None, dim: int, mode: str = "mean_std") -> None:
+    def __init__(
+        self, stats: dict[str, Any] | None, dim: int, mode: str = "mean_std", eps: float = 0.0
+    ) -> None:
         if mode not in ("mean_std", "quantile"):
             raise ValueError(f"normalisation mode must be 'mean_std' or 'quantile', got {mode!r}")
+        if not (np.isfinite(eps) and 0.0 <= eps < 1e-2):
+            raise ValueError(f"normalisation eps must be in [0, 0.01), got {eps!r}")
         self.dim = dim
         self.mode = mode
+        self.eps = float(eps)
         self.is_identity = stats is None
         if stats is None:
             self.stats = {k: FeatureStats.identity(dim) for k in STAT_KEYS}
@@ -94,7 +101,7 @@ class Normalizer:
             scale, shift = s.std, s.mean
         else:
             scale, shift = (s.q99 - s.q01) / 2.0, (s.q99 + s.q01) / 2.0
-        return np.where(scale < MIN_SCALE, 1.0, scale), shift
+        return np.where(scale < MIN_SCALE, 1.0, scale + self.eps), shift
 
     def normalize(self, x: np.ndarray, key: str) -> np.ndarray:
         """Robot units ``[..., dim]`` -> model units (float32)."""
@@ -115,6 +122,7 @@ class Normalizer:
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
+            "eps": self.eps,
             "dim": self.dim,
             "identity": self.is_identity,
             "stats": {k: v.to_dict() for k, v in self.stats.items()},
@@ -127,7 +135,8 @@ class Normalizer:
     def from_dict(cls, d: dict[str, Any]) -> Normalizer:
         try:
             stats = None if d.get("identity") else d["stats"]
-            return cls(stats, int(d["dim"]), str(d["mode"]))
+            # "eps" is absent from files written before it existed: those divided by the bare std.
+            return cls(stats, int(d["dim"]), str(d["mode"]), float(d.get("eps", 0.0)))
         except KeyError as e:
             raise ValueError(f"malformed normalisation stats: missing {e}") from e
 

@@ -28,20 +28,24 @@ def prefix_mask(prefix_valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def sequence_attention_mask(
-    valid: torch.Tensor, visible_to_action: torch.Tensor, num_action: int
+    valid: torch.Tensor,
+    visible_to_action: torch.Tensor,
+    num_action: int,
+    causal_actions: bool = False,
 ) -> torch.Tensor:
     """Mask of a full sequence ``[prefix | text | action block]``: bool ``[B, 1, L, L]``.
 
     Non-action tokens attend causally to valid non-action tokens (never to the action block).
-    Action tokens attend to every ``visible_to_action`` non-action token and bidirectionally to
-    the whole action block.
+    Action tokens attend to every ``visible_to_action`` non-action token and to the action block:
+    all of it, or with ``causal_actions`` (EO-1's plain causal mask) action i to actions j <= i.
     """
     b, n = valid.shape
     is_act = torch.zeros(n, dtype=torch.bool, device=valid.device)
     is_act[n - num_action :] = True
     causal = torch.tril(torch.ones(n, n, dtype=torch.bool, device=valid.device))
     text_rows = causal & ~is_act[None, :] & valid[:, None, :]
-    act_rows = (visible_to_action & ~is_act[None, :])[:, None, :] | is_act[None, None, :]
+    act_cols = is_act[None, :] & causal if causal_actions else is_act[None, :].expand(n, n)
+    act_rows = (visible_to_action & ~is_act[None, :])[:, None, :] | act_cols[None]
     allowed = torch.where(is_act[None, :, None], act_rows.expand(b, n, n), text_rows)
     return allowed.unsqueeze(1)
 

@@ -25,7 +25,7 @@ def backbone_config(cfg: EO1Config, processor: EO1Processor) -> Qwen2_5_VLConfig
     ids = processor.token_id
     text = {
         "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|subtask_end|>"],
+        "eos_token_id": processor.eos_id,
         "pad_token_id": ids["<|endoftext|>"],
         "vocab_size": processor.vocab.size,
         "hidden_size": cfg.text_hidden_size,
@@ -94,7 +94,7 @@ def set_special_token_ids(qcfg: Any, processor: EO1Processor) -> None:
     """Point the backbone config's special-token ids at the processor's embedding rows."""
     ids = processor.token_id
     qcfg.text_config.bos_token_id = ids["<|endoftext|>"]
-    qcfg.text_config.eos_token_id = ids["<|subtask_end|>"]
+    qcfg.text_config.eos_token_id = processor.eos_id
     qcfg.text_config.pad_token_id = ids["<|endoftext|>"]
     qcfg.image_token_id = ids["<|image_pad|>"]
     qcfg.video_token_id = ids["<|video_pad|>"]

@@ -21,6 +21,20 @@ CONFIG_DIR: Path = model_preset_file("tiny").parent
 PRESETS = model_presets()
 MODEL_TYPE = "eo1"  # registry name (vla_lego.models.registry)
 NORM_MODES = ("mean_std", "quantile")
+# ``compat``: "project" = this project's layout (subtask text, bidirectional action block);
+# "eo1" = what EO-Robotics/EO1 computes (its tokens and chat template, no subtask text, plain
+# causal attention over the action block too, MEAN_STD with std + 1e-8).
+COMPAT_MODES = ("project", "eo1")
+ATTENTION_MODES = ("bidirectional_actions", "causal_actions")
+# The settings an EO-1 release was trained with (eo/model/modeling_eo1.py, processing_eo1.py and
+# LeRobot's NormalizationMode.MEAN_STD, which divides by std + 1e-8).
+EO1_COMPAT: dict[str, Any] = {
+    "compat": "eo1",
+    "attention": "causal_actions",
+    "norm_mode": "mean_std",
+    "norm_eps": 1e-8,
+    "subtask_drop_prob": 0.0,
+}
 
 
 def _positive(name: str, value: float) -> None:
@@ -83,6 +97,16 @@ class EO1Config:
             ``1 / fps`` apart. The trainer sets it from the dataset; ``None`` (checkpoints from
             before it was stored) is read as 10 Hz.
         initializer_range: Std of the initial weights of a fresh backbone.
+        compat: ``"project"`` (default for new training: subtask text, bidirectional action
+            block, the project's 4 tokens) or ``"eo1"`` (EO-1's 8 added tokens and chat template,
+            no subtask text, ``attention="causal_actions"``); imported EO-1 checkpoints get
+            ``"eo1"`` (:data:`EO1_COMPAT`).
+        attention: Attention inside the action block: ``"bidirectional_actions"`` (every action
+            token sees the whole block) or ``"causal_actions"`` (action token i sees j <= i, as
+            EO-1's plain causal mask over the whole sequence).
+        norm_eps: Added to the std (``mean_std``) or half-range (``quantile``) before dividing;
+            EO-1: 1e-8. Dimensions whose spread is below ``normalization.MIN_SCALE`` keep scale 1
+            in either mode.
     """
 
     # Sizes: no defaults, every preset YAML (``vla_lego/configs/model``) states them all, so the
@@ -126,6 +150,9 @@ class EO1Config:
     attn_implementation: str = "sdpa"
     initializer_range: float = 0.02
     fps: float | None = None
+    compat: str = "project"
+    attention: str = "bidirectional_actions"
+    norm_eps: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -168,6 +195,20 @@ class EO1Config:
                 "EO1Config.attn_implementation must be 'sdpa' or 'eager' (the action block needs a "
                 f"custom attention mask), got {self.attn_implementation!r}"
             )
+        if self.compat not in COMPAT_MODES:
+            raise ValueError(f"EO1Config.compat must be one of {COMPAT_MODES}, got {self.compat!r}")
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(
+                f"EO1Config.attention must be one of {ATTENTION_MODES}, got {self.attention!r}"
+            )
+        if self.compat == "eo1" and self.attention != "causal_actions":
+            raise ValueError(
+                "EO1Config: compat='eo1' computes what EO-1 computes, whose action block is "
+                "causal: "
+                f"attention must be 'causal_actions', got {self.attention!r}"
+            )
+        if not (math.isfinite(self.norm_eps) and 0.0 <= self.norm_eps < 1e-2):
+            raise ValueError(f"EO1Config.norm_eps must be in [0, 0.01), got {self.norm_eps!r}")
         if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"EO1Config.fps must be a finite rate > 0 (Hz), got {self.fps}")
         if self.vocab_prune is not None and self.vocab_prune < 256:
@@ -201,6 +242,15 @@ class EO1Config:
             )
 
     # ----------------------------------------------------------------- derived values
+    @property
+    def has_subtask_text(self) -> bool:
+        """Whether the model decodes subtask text before the action block (project mode)."""
+        return self.compat == "project"
+
+    @property
+    def causal_actions(self) -> bool:
+        return self.attention == "causal_actions"
+
     @property
     def text_head_dim(self) -> int:
         return self.text_hidden_size // self.text_num_heads
@@ -285,4 +335,13 @@ class EO1Config:
         return d
 
 
-__all__ = ["CONFIG_DIR", "MODEL_TYPE", "NORM_MODES", "PRESETS", "EO1Config"]
+__all__ = [
+    "ATTENTION_MODES",
+    "COMPAT_MODES",
+    "CONFIG_DIR",
+    "EO1_COMPAT",
+    "MODEL_TYPE",
+    "NORM_MODES",
+    "PRESETS",
+    "EO1Config",
+]

@@ -454,11 +454,13 @@ class EO1Policy(nn.Module):
         self, kv: KV, kv_valid: torch.Tensor, position_ids: torch.Tensor
     ) -> DenoiseContext:
         """Everything the denoise steps of one chunk share: the action block attends to the valid
-        cached tokens (prefix + decoded text) and bidirectionally to itself; ``position_ids`` is
-        ``long [3, B, H]``."""
+        cached tokens (prefix + decoded text) and to itself, bidirectionally or (``attention=
+        "causal_actions"``) causally; ``position_ids`` is ``long [3, B, H]``."""
         h = position_ids.shape[-1]
         dtype = self.action_out_proj.weight.dtype
         block = torch.ones(h, h, dtype=torch.bool, device=kv_valid.device)
+        if self.config.causal_actions:
+            block = block.tril()
         return DenoiseContext(
             kv=tuple(kv),
             mask=self._suffix_mask(kv_valid, block, dtype),
@@ -515,7 +517,8 @@ class EO1Policy(nn.Module):
         ones = torch.ones(b, h, dtype=torch.bool, device=x_t.device)
         valid = torch.cat([inputs.prefix_valid, text_valid, ones], dim=1)
         vis = torch.cat([inputs.prefix_valid, text_valid & text_visible[:, None], ones], dim=1)
-        mask = additive_mask(sequence_attention_mask(valid, vis, h), embeds.dtype)
+        allowed = sequence_attention_mask(valid, vis, h, self.config.causal_actions)
+        mask = additive_mask(allowed, embeds.dtype)
         n_text = torch.where(text_visible, text_valid.sum(1), torch.zeros_like(inputs.next_pos))
         pos = torch.cat(
             [
@@ -579,6 +582,8 @@ class EO1Policy(nn.Module):
         assert inputs.text_ids is not None and inputs.text_valid is not None
         b, p = inputs.input_ids.shape
         s = inputs.text_ids.shape[1]
+        if s == 0:  # compat="eo1": no subtask text, EO-1 trains robot data on actions only
+            return hidden.new_zeros(()), 0.0
         last = inputs.prefix_valid.sum(1, keepdim=True) - 1
         rest = p + torch.arange(s - 1, device=hidden.device).unsqueeze(0).expand(b, -1)
         idx = torch.cat([last, rest], dim=1)
@@ -636,6 +641,7 @@ class EO1Policy(nn.Module):
         """
         inputs = inputs.to(self.device)
         noise = self._initial_noise(inputs.batch_size, noise, generator)
+        decode_text = decode_text and self.config.has_subtask_text
         kv: KV = ()
         kv_valid = inputs.prefix_valid
         if use_cache or decode_text:
@@ -749,7 +755,8 @@ class EO1Policy(nn.Module):
         """Install dataset statistics (``dataset.stats``); they are saved with the checkpoint."""
         from vla_lego.models.normalization import Normalizer
 
-        self.processor.normalizer = Normalizer(stats, self.layout.dim, self.config.norm_mode)
+        cfg = self.config
+        self.processor.normalizer = Normalizer(stats, self.layout.dim, cfg.norm_mode, cfg.norm_eps)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write an atomic checkpoint directory (replacing ``directory`` if it exists).

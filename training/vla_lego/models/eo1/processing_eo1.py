@@ -12,6 +12,17 @@ Sequence layout of one sample (``P`` = prefix length, padded on the right within
     <|subtask_start|>  |  subtask tokens  <|subtask_end|>  |  H action tokens
     \\_________________________ prefix (cached) ________/    \\_ text (AR) _/       \\_ action block
 
+With ``compat="eo1"`` the prefix is EO-1's chat template instead (EO-Robotics/EO1
+``processing_eo1.py``: system/user/assistant, state before the task text, ``<|vla|>`` after it)::
+
+    <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n
+    [<|vision_start|> <|image_pad|> x n <|vision_end|>] x V
+    <|state_start|><|state_pad|><|state_end|>  task <|vla|><|im_end|>\n
+    <|im_start|>assistant\n<|action_start|>  |  H action tokens
+
+(the action tokens stand where EO-1 has ``<|action_pad|>``; its closing ``<|action_end|>`` comes
+after the block and, under EO-1's causal mask, changes no action, so it is not fed).
+
 Position ids follow Qwen2.5-VL's M-RoPE: text tokens advance (t, h, w) together; the tokens of a
 view take (start, start + row, start + col). They are computed here by plain functions so exported
 graphs take them as inputs (see :func:`prefix_position_ids`, :func:`vision_metadata`).
@@ -30,6 +41,13 @@ import torch
 from vla_lego.models.eo1.configuration_eo1 import EO1Config
 from vla_lego.models.eo1.tokenizer import (
     ACTION_TOKEN,
+    EO1_ACTION_START,
+    EO1_SPECIAL_TOKENS,
+    EO1_STATE_END,
+    EO1_STATE_PAD,
+    EO1_STATE_START,
+    EO1_VLA,
+    SPECIAL_TOKENS_OF,
     PROJECT_SPECIAL_TOKENS,
     QWEN_BPE_SIZE,
     QWEN_VL_ADDED_TOKENS,
@@ -53,26 +71,33 @@ from vla_lego.models.eo1.vision import (
 from vla_lego.models.normalization import Normalizer
 from vla_lego.robot import ActionLayout
 
+# EO-1's chat template around the user turn (EO-Robotics/EO1 scripts/chat_template.json with no
+# system message, add_generation_prompt=True and noise_prompt "<|action_start|>..."): the fixed
+# text before the first image and after the task text.
+EO1_HEADER = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+EO1_FOOTER = EO1_VLA + "<|im_end|>\n<|im_start|>assistant\n" + EO1_ACTION_START
+
 
 # --------------------------------------------------------------------------- positions
 def prefix_position_ids(
-    prefix_valid: torch.Tensor, num_views: int, llm_grid: int
+    prefix_valid: torch.Tensor, num_views: int, llm_grid: int, lead: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """M-RoPE positions of the prefix (plain host function).
 
     Args:
-        prefix_valid: ``bool [B, P]``; the first ``num_views * (llm_grid**2 + 2)`` tokens are the
-            image blocks (identical for every sample), the rest text padded on the right.
+        prefix_valid: ``bool [B, P]``; ``lead`` text tokens, then ``num_views * (llm_grid**2 + 2)``
+            image-block tokens (both identical for every sample), then text padded on the right.
         num_views: Views per sample.
         llm_grid: Decoder tokens per image side.
+        lead: Text tokens before the first image (EO-1's system/user header; 0 in project mode).
 
     Returns:
         ``position_ids`` ``long [3, B, P]`` (pads get 0) and ``next_pos`` ``long [B]``: the 1-D
         position the next text/action token takes.
     """
     b, _p = prefix_valid.shape
-    cols: list[torch.Tensor] = []
-    cur = 0
+    cols: list[torch.Tensor] = [torch.arange(lead).expand(3, lead)]
+    cur = lead
     hh, ww = torch.meshgrid(torch.arange(llm_grid), torch.arange(llm_grid), indexing="ij")
     for _ in range(num_views):
         cols.append(torch.full((3, 1), cur))  # <|vision_start|>
@@ -190,22 +215,43 @@ class EO1Processor:
             )
         self.config = config
         self.layout = layout
-        self.tokenizer = tokenizer if tokenizer is not None else build_qwen_tokenizer()
-        check_tokenizer(self.tokenizer)
-        num_added = len(QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + PROJECT_SPECIAL_TOKENS)
+        self.specials = SPECIAL_TOKENS_OF[config.compat]
+        self.tokenizer = tokenizer if tokenizer is not None else build_qwen_tokenizer(self.specials)
+        check_tokenizer(self.tokenizer, self.specials)
+        num_added = len(QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + self.specials)
         default_size = -(-(QWEN_BPE_SIZE + num_added) // 64) * 64
         self.vocab = VocabMap(num_added, config.vocab_prune, vocab_size or default_size)
         if isinstance(stats, Normalizer):
             self.normalizer = stats
         else:
-            self.normalizer = Normalizer(stats, layout.dim, config.norm_mode)
+            self.normalizer = Normalizer(stats, layout.dim, config.norm_mode, config.norm_eps)
         self.vision = vision_metadata(config)
         self.token_id = {
             t: self.vocab.compact_id(self.tokenizer.convert_tokens_to_ids(t))
-            for t in QWEN_VL_SPECIAL_TOKENS + PROJECT_SPECIAL_TOKENS
+            for t in QWEN_VL_SPECIAL_TOKENS + self.specials
         }
         self.pad_id = self.token_id["<|endoftext|>"]
-        self.subtask_end_id = self.token_id[SUBTASK_END]
+        if config.has_subtask_text:
+            self.state_id = self.token_id[STATE_TOKEN]
+            self.subtask_end_id: int | None = self.token_id[SUBTASK_END]
+            self.lead_ids: list[int] = []
+            self.tail_ids = [self.state_id, self.token_id[SUBTASK_START]]
+        else:
+            self.state_id = self.token_id[EO1_STATE_PAD]
+            self.subtask_end_id = None
+            self.lead_ids = self._encode_template(EO1_HEADER)
+            self.tail_ids = self._encode_template(EO1_FOOTER)
+        # End of the generated text: the subtask's end marker, or Qwen's <|im_end|> (EO-1).
+        self.eos_id = self.token_id[SUBTASK_END if config.has_subtask_text else "<|im_end|>"]
+        self.state_ids = (
+            [self.state_id]
+            if config.has_subtask_text
+            else self._encode_template(EO1_STATE_START + EO1_STATE_PAD + EO1_STATE_END)
+        )
+
+    def _encode_template(self, text: str) -> list[int]:
+        """Fixed template text with special tokens -> embedding-table ids."""
+        return self.vocab.to_compact(self.tokenizer.encode(text, add_special_tokens=False))
 
     # ------------------------------------------------------------------ text
     def encode_text(self, text: str) -> list[int]:
@@ -221,7 +267,7 @@ class EO1Processor:
     def decode_text(self, ids: Sequence[int]) -> str:
         """Embedding-table ids -> text; stops at ``<|subtask_end|>``, drops special tokens."""
         ids = list(ids)
-        if self.subtask_end_id in ids:
+        if self.subtask_end_id is not None and self.subtask_end_id in ids:
             ids = ids[: ids.index(self.subtask_end_id)]
         return str(self.tokenizer.decode(self.vocab.to_full(ids), skip_special_tokens=True))
 
@@ -255,11 +301,12 @@ class EO1Processor:
         for i, ids in enumerate(prefixes):
             input_ids[i, : len(ids)] = torch.tensor(ids)
             valid[i, : len(ids)] = True
-        pos, next_pos = prefix_position_ids(valid, v, cfg.grid_side // cfg.spatial_merge_size)
+        llm_grid = cfg.grid_side // cfg.spatial_merge_size
+        pos, next_pos = prefix_position_ids(valid, v, llm_grid, len(self.lead_ids))
         out = EO1Inputs(
             input_ids=input_ids,
             prefix_valid=valid,
-            state_mask=input_ids == self.token_id[STATE_TOKEN],
+            state_mask=input_ids == self.state_id,
             position_ids=pos,
             next_pos=next_pos,
             pixel_values=torch.from_numpy(preprocess_images(images, cfg)),
@@ -292,8 +339,9 @@ class EO1Processor:
                 f"{self.config.max_instruction_tokens} (max_instruction_tokens): "
                 f"{instruction[:80]!r}"
             )
-        tail = [self.token_id[STATE_TOKEN], self.token_id[SUBTASK_START]]
-        return self.image_block(num_views) + text + tail
+        if self.config.has_subtask_text:
+            return self.image_block(num_views) + text + self.tail_ids
+        return self.lead_ids + self.image_block(num_views) + self.state_ids + text + self.tail_ids
 
     def _add_targets(self, out: EO1Inputs, batch: dict[str, Any], b: int) -> None:
         cfg, dim = self.config, self.layout.dim
@@ -338,7 +386,13 @@ class EO1Processor:
             out.text_valid &= h.bool()[:, None]
 
     def text_targets(self, subtasks: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Subtask strings -> ``(ids long [B, S], valid bool [B, S])`` ending in the end marker."""
+        """Subtask strings -> ``(ids long [B, S], valid bool [B, S])`` ending in the end marker.
+
+        ``compat="eo1"`` has no subtask text: ``S = 0`` (EO-1 trains robot data on actions only).
+        """
+        if self.subtask_end_id is None:
+            b = len(subtasks)
+            return torch.zeros((b, 0), dtype=torch.long), torch.zeros((b, 0), dtype=torch.bool)
         seqs = []
         for text in subtasks:
             ids = [*self.encode_text(text), self.subtask_end_id]
@@ -403,6 +457,9 @@ class EO1Processor:
 
 __all__ = [
     "ACTION_TOKEN",
+    "EO1_FOOTER",
+    "EO1_HEADER",
+    "EO1_SPECIAL_TOKENS",
     "IMAGE_MEAN",
     "IMAGE_STD",
     "PROJECT_SPECIAL_TOKENS",

