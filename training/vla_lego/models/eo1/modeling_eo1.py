@@ -265,19 +265,21 @@ class EO1Policy(nn.Module):
     ) -> torch.Tensor:
         """Prefix embeddings ``[B, P, hidden]``: token rows, image features, state token.
 
-        The image blocks come first and have the same place in every sample, so they are
-        assembled by static slicing (``V = pixel_values.shape[0] // B``).
+        The image blocks come first (after EO-1's fixed header in ``compat="eo1"``) and have the
+        same place in every sample, so they are assembled by static slicing
+        (``V = pixel_values.shape[0] // B``).
         """
         b = input_ids.shape[0]
         v = pixel_values.shape[0] // b
         n = self.config.tokens_per_view
+        lead = len(self.processor.lead_ids)
         tok = self.vlm.model.language_model.embed_tokens(input_ids)
         img = self.encode_images(pixel_values).view(b, v, n, -1).to(tok.dtype)
-        parts = []
+        parts = [tok[:, :lead]]
         for i in range(v):
-            s = i * (n + 2)
+            s = lead + i * (n + 2)
             parts += [tok[:, s : s + 1], img[:, i], tok[:, s + n + 1 : s + n + 2]]
-        parts.append(tok[:, v * (n + 2) :])
+        parts.append(tok[:, lead + v * (n + 2) :])
         emb = torch.cat(parts, dim=1)
         state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
         return torch.where(state_mask.unsqueeze(-1), state_emb, emb)
