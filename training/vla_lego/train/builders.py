@@ -45,6 +45,30 @@ def build_policy(
     return registry.create_model(cfg, stats=stats)
 
 
+def adapt_to_dataset(
+    policy: PolicyModel, stats: dict[str, Any] | None, fps: float | None
+) -> PolicyModel:
+    """A loaded policy (``init_from``) set up for fine-tuning on a dataset: the dataset's
+    normalisation statistics (an imported EO-1 checkpoint carries identity ones, and another
+    robot's would be wrong) and its ``fps`` (the chunk timing deployment reads).
+
+    Raises:
+        ValueError: the dataset has no statistics (a fine-tune must not train on raw units).
+    """
+    if stats is None:
+        raise ValueError(
+            "init_from: the training dataset has no normalisation statistics; the policy must be "
+            "fine-tuned with the dataset's (robot units never reach the network)"
+        )
+    policy.set_norm_stats(stats)
+    p: Any = policy
+    if fps is not None and getattr(p.config, "fps", None) != float(fps):
+        p.config = p.config.replace(fps=float(fps))
+        if getattr(p, "processor", None) is not None:
+            p.processor.config = p.config
+    return policy
+
+
 def load_policy_checkpoint(path: Path) -> PolicyModel:
     """A policy checkpoint directory, loaded by the class its ``model.json`` names."""
     return registry.load_model(path)

@@ -7,6 +7,8 @@ lists every problem found.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections.abc import Callable
 from typing import Any
@@ -134,6 +136,12 @@ def _other_errors(cfg: DictConfig, errors: list[str]) -> None:
     _check(errors, cfg, "logging.wandb.init_timeout_s", _pos, "a number > 0")
     _check(errors, cfg, "data.kind", lambda v: v in DATA_KINDS, f"one of {DATA_KINDS}")
     _check(errors, cfg, "seed", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+    init = OmegaConf.select(cfg, "init_from")
+    if init is not None and not (Path(str(init)).expanduser() / "model.safetensors").is_file():
+        errors.append(
+            f"init_from={init!r}: not a policy checkpoint folder (no model.safetensors); give the "
+            "OUT folder of import_eo1 or a training checkpoint's policy/ folder"
+        )
     if OmegaConf.select(cfg, "data.kind") == "lerobot":
         _check(errors, cfg, "data.path", lambda v: isinstance(v, str) and v != "", "a dataset path")
         _check(errors, cfg, "data.val_fraction", lambda v: 0 <= v < 1, "in [0, 1)")

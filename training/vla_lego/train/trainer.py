@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from vla_lego.tracking import ConsoleProgress, MetricsFile, WandbTracker, setup_console_logging
 from vla_lego.train import builders
 from vla_lego.train.checkpoint import CheckpointManager, verify_checkpoint
-from vla_lego.train.config import grad_accum_steps, validate_config
+from vla_lego.train.config import ConfigError, grad_accum_steps, validate_config
 from vla_lego.train.distributed import (
     DistInfo,
     all_reduce_mean,
@@ -128,6 +128,7 @@ class Trainer:
         os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(self.paths.cache_dir / "torch_ext"))
         log_file = self.paths.log_dir / "train.log" if self.cfg.logging.console.to_file else None
         self.log = setup_console_logging(log_file, self.info.is_main)
+        self._init_policy = self._load_init_from()
         self._build_data()
         self.ckpt = CheckpointManager(
             self.paths.run_dir,
@@ -240,11 +241,43 @@ class Trainer:
             generator=torch.Generator().manual_seed(int(self.cfg.seed)),
         )
 
+    def _load_init_from(self) -> Any:
+        """The ``init_from`` checkpoint (loaded before the data: its chunk length is the one the
+        dataset must cut), or ``None``."""
+        init = self.cfg.get("init_from")
+        if init is None:
+            return None
+        path = Path(str(init)).expanduser()
+        policy = builders.load_policy_checkpoint(path)
+        mcfg = policy.config
+        kind = str(self.cfg.model.get("type", "eo1"))
+        if kind != policy.model_type:
+            raise ConfigError(
+                f"init_from={str(path)!r} holds a {policy.model_type!r} model, but the model "
+                f"group is type {kind!r}"
+            )
+        horizon = int(mcfg.action_horizon)
+        if int(self.cfg.model.action_horizon) != horizon:
+            self.log.info(
+                "init_from: the checkpoint's chunk length %d replaces model.action_horizon=%s",
+                horizon, self.cfg.model.action_horizon,
+            )  # fmt: skip
+            self.cfg.model.action_horizon = horizon
+        self.log.info(
+            "init_from %s: %s model (compat=%s), %d parameters; the model group's sizes are not "
+            "used", path, policy.model_type, getattr(mcfg, "compat", "project"),
+            sum(p.numel() for p in policy.parameters()),
+        )  # fmt: skip
+        return policy
+
     def _build_model(self, resume_from: Path | None) -> None:
         # Same seed on every rank so each builds identical initial weights.
         seed_everything(int(self.cfg.seed))
         if resume_from is not None and (resume_from / POLICY_DIR).is_dir():
             policy = builders.load_policy_checkpoint(resume_from / POLICY_DIR)
+        elif self._init_policy is not None:
+            policy = builders.adapt_to_dataset(self._init_policy, self.stats, self.fps)
+            self._init_policy = None
         else:
             policy = builders.build_policy(
                 self.cfg.model, self.stats, self.fps  # type: ignore[arg-type]
