@@ -256,3 +256,44 @@ def test_image_features_land_on_the_image_pads_after_the_header(policy: EO1Polic
             inputs.prefix_valid,
         )
     torch.testing.assert_close(sliced, gathered, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- backbone_path
+def test_backbone_path_refuses_folders_that_are_not_plain_qwen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EO-1 release, or a Qwen-typed folder holding VLA keys, as ``backbone_path``: refused
+    before transformers loads anything (it would initialise the missing weights randomly)."""
+    from safetensors.torch import save_file
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from tests.model.eo1_release_fixture import write_release
+    from vla_lego.models.eo1 import backbone as bb
+
+    def no_load(*_: object, **__: object) -> None:
+        raise AssertionError("weights were loaded before the refusal")
+
+    monkeypatch.setattr(Qwen2_5_VLForConditionalGeneration, "from_pretrained", no_load)
+    small = EO1Policy(_cfg(vocab_prune=None))
+    write_release(small, tmp_path / "release")
+    cfg = EO1Config.from_preset("eo1_3b", image_size=IMAGE, action_horizon=HORIZON)
+    with pytest.raises(bb.BackboneFolderError, match=r"is an EO-1 checkpoint.*import_eo1"):
+        EO1Policy(cfg.replace(backbone_path=str(tmp_path / "release")))
+    fake = tmp_path / "fake_qwen"
+    fake.mkdir()
+    write_json(fake / "config.json", {"model_type": "qwen2_5_vl"})
+    save_file(
+        {
+            "model.embed_tokens.weight": torch.zeros(4, 2),
+            "state_proj.weight": torch.zeros(2, 2),
+            "vlm_backbone.model.norm.weight": torch.zeros(2),
+        },
+        str(fake / "model.safetensors"),
+    )
+    with pytest.raises(
+        bb.BackboneFolderError, match=r"2 tensor\(s\) are not Qwen2.5-VL.*state_proj"
+    ):
+        EO1Policy(cfg.replace(backbone_path=str(fake)))
+    write_json(fake / "config.json", {"model_type": "pi0"})
+    with pytest.raises(bb.BackboneFolderError, match=r"model_type .pi0. is not a Qwen2.5-VL"):
+        EO1Policy(cfg.replace(backbone_path=str(fake)))

@@ -121,6 +121,79 @@ def prune_embeddings(vlm: Any, kept: list[int]) -> None:
     vlm.config.text_config.vocab_size = len(kept)
 
 
+# Module names of EO-1 / VLA checkpoints that a plain Qwen2.5-VL checkpoint never has.
+NON_QWEN_PARTS = (
+    "vlm_backbone",
+    "state_proj",
+    "action_in_proj",
+    "action_out_proj",
+    "action_time_mlp",
+    "action_time_mlp_in",
+    "action_time_mlp_out",
+)
+QWEN_MODEL_TYPES = ("qwen2_5_vl",)
+
+
+class BackboneFolderError(ValueError):
+    """``backbone_path`` is not a plain Hugging Face Qwen2.5-VL checkpoint folder."""
+
+
+def check_backbone_folder(path: Path) -> None:
+    """Refuse, before any weights are loaded, a folder that is not a plain Qwen2.5-VL checkpoint.
+
+    ``Qwen2_5_VLForConditionalGeneration.from_pretrained`` would otherwise initialise every weight
+    it does not find (e.g. all of an EO-1 release's ``vlm_backbone.*``) randomly, with only a
+    warning. Checked: ``config.json``'s ``model_type``, and every tensor name in the safetensors
+    headers (a module of a VLA head or an EO-1 prefix is refused; the token embedding must exist).
+
+    Raises:
+        BackboneFolderError: with the offending model type or key names.
+    """
+    import json
+
+    from vla_lego.models.checkpoint import CheckpointError
+    from vla_lego.models.import_eo1 import read_safetensors_header
+
+    cfg_path = path / "config.json"
+    try:
+        raw = json.loads(cfg_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BackboneFolderError(f"backbone_path {path}: cannot read config.json: {e}") from e
+    kind = raw.get("model_type") if isinstance(raw, dict) else None
+    if kind == "eo1" or (isinstance(raw, dict) and raw.get("type") == "eo1"):
+        raise BackboneFolderError(
+            f"backbone_path {path} is an EO-1 checkpoint, not a plain Qwen2.5-VL backbone: import "
+            "it with `python -m vla_lego.models.import_eo1 SRC OUT` and fine-tune with "
+            "init_from=OUT"
+        )
+    if kind not in QWEN_MODEL_TYPES:
+        raise BackboneFolderError(
+            f"backbone_path {path}: config.json model_type {kind!r} is not a Qwen2.5-VL "
+            f"checkpoint (expected one of {QWEN_MODEL_TYPES})"
+        )
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise BackboneFolderError(f"backbone_path {path}: no *.safetensors weights")
+    keys: list[str] = []
+    for f in files:
+        try:
+            keys += list(read_safetensors_header(f))
+        except CheckpointError as e:  # EO1ImportError: truncated or malformed header
+            raise BackboneFolderError(f"backbone_path {path}: {e}") from e
+    foreign = [k for k in keys if set(k.split(".")) & set(NON_QWEN_PARTS)]
+    if foreign:
+        raise BackboneFolderError(
+            f"backbone_path {path}: {len(foreign)} tensor(s) are not Qwen2.5-VL weights (a VLA "
+            f"checkpoint? import EO-1 releases with vla_lego.models.import_eo1), e.g. "
+            f"{sorted(foreign)[:5]}"
+        )
+    if not any(k.endswith("embed_tokens.weight") for k in keys):
+        raise BackboneFolderError(
+            f"backbone_path {path}: no token embedding (*embed_tokens.weight) among its "
+            f"{len(keys)} tensors, e.g. {sorted(keys)[:5]}"
+        )
+
+
 def load_backbone(
     config: EO1Config,
     layout: ActionLayout,
@@ -139,6 +212,7 @@ def load_backbone(
             f"backbone_path {path}: expected a local Qwen2.5-VL directory with config.json and "
             "*.safetensors (e.g. Qwen2.5-VL-3B-Instruct); nothing is downloaded"
         )
+    check_backbone_folder(path)
     qcfg = Qwen2_5_VLConfig.from_pretrained(str(path), local_files_only=True)
     config = sync_config_with_backbone(config, qcfg)
     kwargs: dict[str, Any] = {"config": qcfg, "local_files_only": True}
@@ -160,7 +234,10 @@ def text_config(vlm: Any) -> Any:
 
 
 __all__ = [
+    "NON_QWEN_PARTS",
+    "BackboneFolderError",
     "backbone_config",
+    "check_backbone_folder",
     "load_backbone",
     "prune_embeddings",
     "set_special_token_ids",
