@@ -297,3 +297,29 @@ def test_backbone_path_refuses_folders_that_are_not_plain_qwen(
     write_json(fake / "config.json", {"model_type": "pi0"})
     with pytest.raises(bb.BackboneFolderError, match=r"model_type .pi0. is not a Qwen2.5-VL"):
         EO1Policy(cfg.replace(backbone_path=str(fake)))
+
+
+# --------------------------------------------------------------------------- precision
+def test_mixed_precision_keeps_heads_float32(policy: EO1Policy) -> None:
+    """EO-1's inference precision: bf16 backbone, float32 heads and Euler integration."""
+    import copy
+
+    mixed = copy.deepcopy(policy).to_mixed_precision(torch.bfloat16)
+    assert mixed.backbone_dtype == torch.bfloat16
+    assert mixed.vlm.model.visual.patch_embed.proj.weight.dtype == torch.bfloat16
+    for head in (
+        mixed.state_proj,
+        mixed.action_in_proj,
+        mixed.action_time_mlp,
+        mixed.action_out_proj,
+    ):
+        assert all(p.dtype == torch.float32 for p in head.parameters())
+    inputs = policy.processor(_batch())
+    noise = torch.randn(2, HORIZON, 32, generator=torch.Generator().manual_seed(4))
+    ref, _, _, _ = policy.sample_normalized(inputs, noise)
+    got, _, _, _ = mixed.sample_normalized(inputs, noise)
+    again, _, _, _ = mixed.sample_normalized(inputs, noise, use_cache=False)
+    assert got.dtype == torch.float32
+    err = float((got - ref).abs().max())
+    assert 0.0 < err < 0.05 * float(ref.abs().max()), err  # bf16 rounding, nothing more
+    torch.testing.assert_close(got, again, rtol=0, atol=0.05 * float(ref.abs().max()))

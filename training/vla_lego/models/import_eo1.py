@@ -918,8 +918,8 @@ def _warnings(base: EO1Config) -> list[str]:
         "normalisation statistics: the source's per-dataset state/action statistics (EO-1: the "
         "processor's robot_config; LeRobot: its policy_preprocessor files) are not imported "
         "(identity statistics stored; fine-tuning with init_from sets the dataset's)",
-        "dtypes: EO-1 keeps state/action heads in float32 next to a bf16 backbone; this "
-        "checkpoint is stored and run in one dtype (float32)",
+        "dtypes: stored in float32 (EO-1: bf16 backbone, float32 heads); run it so with "
+        "EO1Policy.to_mixed_precision(torch.bfloat16)",
     ]
 
 

@@ -190,6 +190,21 @@ class EO1Policy(nn.Module):
         return self.state_proj.weight.device
 
     @property
+    def backbone_dtype(self) -> torch.dtype:
+        """Dtype the decoder computes in (its token embedding's)."""
+        return self.language_model.embed_tokens.weight.dtype  # type: ignore[no-any-return]
+
+    def to_mixed_precision(self, dtype: torch.dtype = torch.bfloat16) -> EO1Policy:
+        """EO-1's inference precision: the Qwen2.5-VL backbone in ``dtype``, the state/action
+        heads (``state_proj``, ``action_in_proj``, ``action_time_mlp``, ``action_out_proj``) and
+        the Euler integration in float32 (EO-1's ``to_float32_flow_matching_head``). In place."""
+        self.vlm.to(dtype)
+        for head in (self.state_proj, self.action_in_proj, self.action_time_mlp):
+            head.float()
+        self.action_out_proj.float()
+        return self
+
+    @property
     def language_model(self) -> Any:
         return self.vlm.model.language_model
 
@@ -281,7 +296,7 @@ class EO1Policy(nn.Module):
             parts += [tok[:, s : s + 1], img[:, i], tok[:, s + n + 1 : s + n + 2]]
         parts.append(tok[:, lead + v * (n + 2) :])
         emb = torch.cat(parts, dim=1)
-        state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
+        state_emb = self._state_embedding(state, emb.dtype)
         return torch.where(state_mask.unsqueeze(-1), state_emb, emb)
 
     def prefix_inputs(self, feeds: dict[str, torch.Tensor]) -> EO1Inputs:
@@ -324,7 +339,7 @@ class EO1Policy(nn.Module):
         idx = torch.cumsum(is_img.reshape(-1).to(torch.int64), 0) - 1
         idx = idx.clamp(min=0).reshape(input_ids.shape)
         emb = torch.where(is_img.unsqueeze(-1), img[idx], tok)
-        state_emb = self.state_proj(state.to(emb.dtype)).unsqueeze(1)
+        state_emb = self._state_embedding(state, emb.dtype)
         emb = torch.where(state_mask.unsqueeze(-1), state_emb, emb)
         return emb, prefix_mask(prefix_valid, emb.dtype)
 
@@ -343,7 +358,16 @@ class EO1Policy(nn.Module):
             t, self.hidden_size, cfg.time_min_period, cfg.time_max_period
         )
         te = te.to(a.dtype).unsqueeze(1).expand_as(a)
-        return self.action_time_mlp(torch.cat([a, te], dim=-1))
+        out = self.action_time_mlp(torch.cat([a, te], dim=-1))
+        return out.to(self.backbone_dtype)  # type: ignore[no-any-return]
+
+    def _state_embedding(self, state: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The ``<|state|>`` token ``[B, 1, hidden]``: projected in the head's dtype (float32
+        next to a bf16 backbone, as EO-1), handed to the decoder in ``dtype``."""
+        return self.state_proj(state.to(self.state_proj.weight.dtype)).to(dtype).unsqueeze(1)
+
+    def _velocity(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.action_out_proj(hidden.to(self.action_out_proj.weight.dtype))  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ decoder pieces
     def _decoder(
@@ -459,7 +483,7 @@ class EO1Policy(nn.Module):
         cached tokens (prefix + decoded text) and to itself, bidirectionally or (``attention=
         "causal_actions"``) causally; ``position_ids`` is ``long [3, B, H]``."""
         h = position_ids.shape[-1]
-        dtype = self.action_out_proj.weight.dtype
+        dtype = self.backbone_dtype
         block = torch.ones(h, h, dtype=torch.bool, device=kv_valid.device)
         if self.config.causal_actions:
             block = block.tril()
@@ -473,7 +497,7 @@ class EO1Policy(nn.Module):
         """Velocity ``[B, H, D]`` of noisy actions ``x_t`` ``[B, H, D]`` at times ``t`` ``[B]``."""
         emb = self.embed_actions(x_t, t)
         hidden, _ = self.run_layers(emb, ctx.mask, ctx.position_embeddings, ctx.kv)
-        return self.action_out_proj(hidden)
+        return self._velocity(hidden)
 
     def denoise_step(
         self,
@@ -531,7 +555,7 @@ class EO1Policy(nn.Module):
             dim=2,
         )
         hidden = self._decoder(embeds, mask, pos)
-        return hidden, self.action_out_proj(hidden[:, p + s :])
+        return hidden, self._velocity(hidden[:, p + s :])
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any] | EO1Inputs) -> tuple[torch.Tensor, dict[str, float]]:
