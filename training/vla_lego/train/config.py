@@ -7,10 +7,9 @@ lists every problem found.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf

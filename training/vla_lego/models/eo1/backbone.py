@@ -151,8 +151,7 @@ def check_backbone_folder(path: Path) -> None:
     """
     import json
 
-    from vla_lego.models.checkpoint import CheckpointError
-    from vla_lego.models.import_eo1 import read_safetensors_header
+    from safetensors import safe_open
 
     cfg_path = path / "config.json"
     try:
@@ -176,9 +175,10 @@ def check_backbone_folder(path: Path) -> None:
         raise BackboneFolderError(f"backbone_path {path}: no *.safetensors weights")
     keys: list[str] = []
     for f in files:
-        try:
-            keys += list(read_safetensors_header(f))
-        except CheckpointError as e:  # EO1ImportError: truncated or malformed header
+        try:  # reads the header only (tensor data is memory-mapped, never touched here)
+            with safe_open(str(f), framework="pt") as handle:
+                keys += list(handle.keys())
+        except Exception as e:  # safetensors raises its own error type on a corrupt header
             raise BackboneFolderError(f"backbone_path {path}: {e}") from e
     foreign = [k for k in keys if set(k.split(".")) & set(NON_QWEN_PARTS)]
     if foreign:
