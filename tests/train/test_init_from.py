@@ -46,7 +46,7 @@ def test_finetune_from_an_imported_checkpoint(imported: Path, tmp_path: Path) ->
     policy_dir = run(
         [
             "trainer=debug",
-            "model=tiny",  # its sizes (H = 50, pruned vocabulary) are not used
+            "model=eo1_3b",  # as a lab would; its sizes (3B, H = 50) are not used
             f"model.image_size={IMAGE}",
             "logging=disabled",
             "trainer.num_threads=1",
