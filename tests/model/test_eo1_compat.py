@@ -323,3 +323,29 @@ def test_mixed_precision_keeps_heads_float32(policy: EO1Policy) -> None:
     err = float((got - ref).abs().max())
     assert 0.0 < err < 0.05 * float(ref.abs().max()), err  # bf16 rounding, nothing more
     torch.testing.assert_close(got, again, rtol=0, atol=0.05 * float(ref.abs().max()))
+
+
+# --------------------------------------------------------------------------- non-square views
+def test_rectangular_views_after_the_header_match_qwen_rope_index() -> None:
+    """EO-1's header + non-square views (what smart_resize gives a 4:3 camera): M-RoPE positions
+    equal transformers' own ``get_rope_index``, and the ViT / prefix run on the rectangle."""
+    cfg = _cfg(image_height=56, image_width=84)
+    pol = EO1Policy(cfg).eval()
+    assert cfg.grid_hw == (4, 6) and cfg.tokens_per_view == 6
+    rng = np.random.default_rng(5)
+    batch = {**_batch(), "images": rng.integers(0, 256, (2, 2, 120, 160, 3), np.uint8)}
+    x = pol.processor(batch)
+    mm = (x.input_ids == pol.processor.token_id["<|image_pad|>"]).int()
+    ref, _ = pol.vlm.model.get_rope_index(
+        x.input_ids,
+        mm_token_type_ids=mm,
+        image_grid_thw=torch.tensor([[1, 4, 6]] * 4),
+        attention_mask=x.prefix_valid.long(),
+    )
+    valid = x.prefix_valid
+    assert torch.equal(x.position_ids[:, valid], ref[:, valid])
+    assert x.pixel_values.shape[1] == 24
+    noise = torch.randn(2, HORIZON, 32, generator=torch.Generator().manual_seed(6))
+    cached, _, _, _ = pol.sample_normalized(x, noise)
+    again, _, _, _ = pol.sample_normalized(x, noise, use_cache=False)
+    torch.testing.assert_close(cached, again, rtol=0, atol=1e-5)

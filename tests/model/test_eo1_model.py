@@ -37,7 +37,7 @@ def test_shapes_and_dtypes(tiny_policy, batch_factory, obs_of, views: int, b: in
     inputs = tiny_policy.processor(obs_of(batch))
     n_img = views * (cfg.tokens_per_view + 2)
     p = inputs.input_ids.shape[1]
-    assert inputs.pixel_values.shape == (b * views, cfg.grid_side**2, 1176)
+    assert inputs.pixel_values.shape == (b * views, cfg.grid_hw[0] * cfg.grid_hw[1], 1176)
     feats = tiny_policy.encode_images(inputs.pixel_values)
     assert feats.shape == (b * views, cfg.tokens_per_view, 64) and feats.dtype == torch.float32
     embeds, mask, pos = tiny_policy.embed_prefix(inputs)
@@ -185,21 +185,28 @@ def test_flow_matching_time_and_interpolation() -> None:
 
 
 @pytest.mark.parametrize(
-    "size, window_px, window_len", [(224, 112, 64), (168, 84, 36), (168, 112, None)]
+    "size, window_px, window_len",
+    [(224, 112, 64), (168, 84, 36), (168, 112, None), ((168, 224), 112, None)],
 )
 def test_vision_matches_stock_qwen_vit(
-    tiny_config, size: int, window_px: int, window_len: int | None
+    tiny_config, size: int | tuple[int, int], window_px: int, window_len: int | None
 ) -> None:
     """Our batched ViT equals transformers' Qwen2.5-VL vision forward with windows on: 224 px in
     112 px windows and 168 px in 84 px windows tile into four equal windows (run as a batch of
-    windows), 168 px in 112 px windows into unequal ones (mask)."""
+    windows), 168 px in 112 px windows into unequal ones (mask), and a 168x224 (3:4, as
+    smart_resize gives a 480x640 camera) view into unequal ones."""
     torch.manual_seed(0)
+    h, w = (size, size) if isinstance(size, int) else size
     cfg = tiny_config.replace(
-        image_size=size, vision_window_size=window_px, vision_fullatt_blocks=(1,)
+        image_size=h,
+        image_height=h,
+        image_width=w,
+        vision_window_size=window_px,
+        vision_fullatt_blocks=(1,),
     )
     policy = EO1Policy(cfg).eval()
     assert policy.vision_window_len == window_len
-    imgs = np.random.default_rng(0).integers(0, 256, (2, 2, size, size, 3), dtype=np.uint8)
+    imgs = np.random.default_rng(0).integers(0, 256, (2, 2, h, w, 3), dtype=np.uint8)
     inputs = policy.processor(
         {"images": imgs, "state": np.zeros((2, 20)), "instruction": ["a", "b"]}
     )
@@ -208,8 +215,7 @@ def test_vision_matches_stock_qwen_vit(
     with torch.no_grad():
         ours = policy.encode_images(inputs.pixel_values)
         flat = inputs.pixel_values.reshape(-1, inputs.pixel_values.shape[-1])
-        side = size // cfg.patch_size
-        grid = torch.tensor([[1, side, side]] * 4)
+        grid = torch.tensor([[1, h // cfg.patch_size, w // cfg.patch_size]] * 4)
         ref = policy.vlm.model.visual(flat, grid_thw=grid).pooler_output
     torch.testing.assert_close(ours.reshape(-1, ours.shape[-1]), ref, atol=1e-5, rtol=1e-5)
 

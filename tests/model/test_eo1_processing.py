@@ -79,11 +79,11 @@ def test_positions_match_transformers_get_rope_index(tiny_policy) -> None:
     x = proc(batch)
     ids = x.input_ids.clone()
     mm = (ids == proc.token_id["<|image_pad|>"]).int()
-    g = tiny_policy.config.grid_side
+    gh, gw = tiny_policy.config.grid_hw
     ref, _ = tiny_policy.vlm.model.get_rope_index(
         ids,
         mm_token_type_ids=mm,
-        image_grid_thw=torch.tensor([[1, g, g]] * 4),
+        image_grid_thw=torch.tensor([[1, gh, gw]] * 4),
         attention_mask=x.prefix_valid.long(),
     )
     valid = x.prefix_valid

@@ -370,3 +370,32 @@ def test_fixture_names_every_project_key(source: tuple[EO1Policy, Release]) -> N
     policy = source[0]
     names = {eo1_key(k) for k in policy.state_dict() if not k.startswith("action_out_proj")}
     assert names - {None} | {k for k in keys if k.startswith("action_out_proj")} == set(keys)
+
+
+def test_camera_size_gives_smart_resize_views(
+    source: tuple[EO1Policy, Release], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--camera-size 120x160``: views get what Qwen's smart_resize makes of that camera with the
+    release's pixel budget (preprocessor_config.json: 64*28^2 .. 128*28^2), aspect kept."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    out = tmp_path / "cam"
+    argv = [str(source[1].path), str(out), "--preset", "tiny", "--camera-size", "120x160"]
+    assert imp.main(argv) == 0
+    want = smart_resize(120, 160, 28, min_pixels=64 * 28 * 28, max_pixels=128 * 28 * 28)
+    printed = capsys.readouterr().out
+    assert f"smart_resize 120x160 -> {want[0]}x{want[1]}" in printed
+    assert "preprocessor_config.json" in printed and "not yet reproduced: images" not in printed
+    policy = EO1Policy.from_pretrained(out)
+    assert policy.config.view_hw == tuple(want) and want[0] != want[1]
+    rng = np.random.default_rng(1)
+    lo, hi = policy.layout.lower, policy.layout.upper
+    batch = {
+        "images": rng.integers(0, 256, (1, 2, 120, 160, 3), np.uint8),
+        "state": (lo + (hi - lo) * rng.random((1, policy.layout.dim))).astype(np.float32),
+        "instruction": ["pick up the red brick"],
+    }
+    actions, _ = policy.sample_actions(batch, generator=torch.Generator().manual_seed(0))
+    assert actions.shape == (1, HORIZON, policy.layout.dim) and torch.isfinite(actions).all()
+    with pytest.raises(SystemExit):
+        imp.main([str(source[1].path), str(tmp_path / "x"), "--camera-size", "640"])

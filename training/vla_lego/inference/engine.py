@@ -52,11 +52,14 @@ class StepGraphs(Protocol):
         ...
 
 
-def observation_to_batch(obs: Observation, image_size: int, min_side: int = 28) -> dict[str, Any]:
+def observation_to_batch(
+    obs: Observation, image_size: int | tuple[int, int], min_side: int = 28
+) -> dict[str, Any]:
     """One :class:`Observation` -> a batch of one in the ``vla_lego.data`` format.
 
     Views are taken in the dict's order. Views of different sizes are first resized to the model's
-    ``image_size`` (the processor resizes equal-sized views itself, with the same filter).
+    ``image_size`` (side, or ``(height, width)``; the processor resizes equal-sized views itself,
+    with the same filter).
 
     Raises:
         ValueError: no images, an image that is not ``uint8 (H, W, 3)``.
@@ -72,7 +75,8 @@ def observation_to_batch(obs: Observation, image_size: int, min_side: int = 28) 
             raise ValueError(f"image {name!r}: expected sides >= {min_side} px, got {a.shape[:2]}")
         views.append(a)
     if len({v.shape for v in views}) > 1:
-        size = (image_size, image_size)
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        size = (w, h)  # PIL's order
         views = [
             np.asarray(Image.fromarray(v).resize(size, Image.Resampling.BICUBIC)) for v in views
         ]
@@ -184,7 +188,9 @@ class ChunkPolicy:
         with timer.stage("preprocess"):
             cfg = self.config
             batch = observation_to_batch(
-                observation, cfg.image_size, cfg.patch_size * cfg.spatial_merge_size
+                observation,
+                getattr(cfg, "view_hw", cfg.image_size),
+                cfg.patch_size * cfg.spatial_merge_size,
             )
             inputs = self.processor(batch)
         noise = self.draw_noise(observation.timestamp)

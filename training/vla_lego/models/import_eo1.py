@@ -637,6 +637,55 @@ def release_config(
     return config, sc
 
 
+# --------------------------------------------------------------------------- images
+PREPROCESSOR_FILE = "preprocessor_config.json"
+
+
+def release_pixel_budget(src: Path, raw: dict[str, Any]) -> tuple[int, int, str]:
+    """``(min_pixels, max_pixels, where from)`` of the release's image preprocessing.
+
+    Read from ``preprocessor_config.json`` (``min_pixels`` / ``max_pixels``, or transformers 5's
+    ``size: {shortest_edge, longest_edge}``), else LeRobot's ``image_min_pixels`` /
+    ``image_max_pixels`` in ``config.json``, else the Qwen2-VL image processor's defaults.
+    """
+    path = src / PREPROCESSOR_FILE
+    if path.is_file():
+        pre = _read_json(path, PREPROCESSOR_FILE)
+        if isinstance(pre, dict):
+            size: dict[str, Any] = pre["size"] if isinstance(pre.get("size"), dict) else {}
+            lo = pre.get("min_pixels", size.get("shortest_edge"))
+            hi = pre.get("max_pixels", size.get("longest_edge"))
+            if isinstance(lo, int) and isinstance(hi, int):
+                return lo, hi, PREPROCESSOR_FILE
+    lo, hi = raw.get("image_min_pixels"), raw.get("image_max_pixels")
+    if isinstance(lo, int) and isinstance(hi, int):
+        return lo, hi, CONFIG_FILE
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    default: Any = Qwen2VLImageProcessorPil().size
+    return (
+        int(default.shortest_edge),
+        int(default.longest_edge),
+        "Qwen2-VL image processor defaults",
+    )
+
+
+def view_size_for_camera(
+    camera_hw: tuple[int, int], min_pixels: int, max_pixels: int, factor: int = 28
+) -> tuple[int, int]:
+    """What Qwen's ``smart_resize`` (transformers' own, as EO-1's image processor calls it) makes
+    of a ``(height, width)`` camera image: aspect kept, sides multiples of ``factor``, pixels in
+    ``[min_pixels, max_pixels]``."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    h, w = smart_resize(
+        int(camera_hw[0]), int(camera_hw[1]), factor, min_pixels=min_pixels, max_pixels=max_pixels
+    )
+    return int(h), int(w)
+
+
 # --------------------------------------------------------------------------- tokenizer, template
 def release_tokenizer(src: Path) -> tuple[Any, str]:
     """The release's tokenizer (``tokenizer.json``), checked to hold EO-1's 8 tokens at 151665-.
@@ -910,11 +959,14 @@ def _read_tensor(handles: dict[str, Any], info: TensorInfo) -> torch.Tensor:
     return handles[info.file].get_tensor(info.key)  # type: ignore[no-any-return]
 
 
-def _warnings(base: EO1Config) -> list[str]:
-    return [
+def _warnings(base: EO1Config, camera: bool) -> list[str]:
+    images = [
         "images: EO-1 resizes with Qwen's smart_resize (aspect kept, multiples of 28, "
-        "min/max_pixels of the release's preprocessor_config.json); this checkpoint uses "
-        f"{base.image_size}x{base.image_size} squares",
+        "min/max_pixels of the release's preprocessor_config.json); without --camera-size this "
+        f"checkpoint uses {base.image_size}x{base.image_size} squares",
+    ]
+    return [
+        *([] if camera else images),
         "normalisation statistics: the source's per-dataset state/action statistics (EO-1: the "
         "processor's robot_config; LeRobot: its policy_preprocessor files) are not imported "
         "(identity statistics stored; fine-tuning with init_from sets the dataset's)",
@@ -943,6 +995,7 @@ def import_eo1(
     overrides: dict[str, Any] | None = None,
     layout: ActionLayout = H1_LAYOUT,
     overwrite: bool = False,
+    camera_size: tuple[int, int] | None = None,
 ) -> ImportReport:
     """Convert an EO-1 release folder into this project's checkpoint folder at ``out``.
 
@@ -954,6 +1007,10 @@ def import_eo1(
         overrides: Further :class:`EO1Config` fields set on the preset (not the sizes).
         layout: The project's robot layout (its ``max_action_dim`` must equal the release's).
         overwrite: Replace an existing non-empty ``out``.
+        camera_size: ``(height, width)`` of the robot's camera images: views are then resized
+            to what EO-1's ``smart_resize`` makes of it with the release's pixel budget (fixed per
+            checkpoint: the ViT metadata and exported shapes depend on it). ``None``: the
+            preset's ``image_size`` squares.
 
     Returns:
         What was mapped, and the EO-1 behaviour not reproduced yet.
@@ -988,6 +1045,20 @@ def import_eo1(
     tied, head_layers = sc.tied, int(sc.head_layers)
     tokenizer, tok_origin = release_tokenizer(src)
     notes = [f"tokenizer: {tok_origin}, EO-1's 8 tokens at 151665-151672", check_chat_template(src)]
+    if camera_size is not None:
+        if len(camera_size) != 2 or min(camera_size) < 1:
+            raise EO1ImportError(f"camera_size {camera_size!r}: expected (height, width) >= 1")
+        lo, hi, origin = release_pixel_budget(src, raw)
+        factor = config.patch_size * config.spatial_merge_size
+        try:
+            vh, vw = view_size_for_camera(camera_size, lo, hi, factor)
+            config = config.replace(image_height=vh, image_width=vw)
+        except ValueError as e:
+            raise EO1ImportError(f"camera_size {camera_size}: {e}") from e
+        notes.append(
+            f"images: smart_resize {camera_size[0]}x{camera_size[1]} -> {vh}x{vw} "
+            f"(min_pixels={lo}, max_pixels={hi} from {origin})"
+        )
     tensors = list_release_tensors(src)
 
     processor = EO1Processor(
@@ -1046,7 +1117,7 @@ def import_eo1(
         num_source_tensors=len(tensors),
         tied_lm_head=tied,
         head_layers=head_layers,
-        warnings=_warnings(base),
+        warnings=_warnings(base, camera_size is not None),
         notes=notes,
     )
     record = {
@@ -1069,6 +1140,16 @@ def import_eo1(
     return report
 
 
+def _hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH, e.g. 480x640, got {text!r}"
+        ) from None
+    return h, w
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m vla_lego.models.import_eo1 SRC OUT [--preset P] [--overwrite]``."""
     ap = argparse.ArgumentParser(
@@ -1081,9 +1162,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("out", type=Path, help="checkpoint folder to write")
     ap.add_argument("--preset", default="eo1_3b", help="project preset for non-size settings")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    ap.add_argument(
+        "--camera-size",
+        type=_hw,
+        default=None,
+        metavar="HxW",
+        help="the robot camera's image size, e.g. 480x640: views get EO-1's smart_resize of it",
+    )
     args = ap.parse_args(argv)
     try:
-        report = import_eo1(args.src, args.out, preset=args.preset, overwrite=args.overwrite)
+        report = import_eo1(
+            args.src,
+            args.out,
+            preset=args.preset,
+            overwrite=args.overwrite,
+            camera_size=args.camera_size,
+        )
     except (EO1ImportError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -71,6 +71,10 @@ class EO1Config:
         temporal_patch_size: Frames per ViT patch; still images are repeated (2).
         image_size: Side every camera image is resized to; a multiple of
             ``patch_size * spatial_merge_size`` (28).
+        image_height: Height views are resized to instead of ``image_size`` (non-square views,
+            e.g. what Qwen's ``smart_resize`` gives a fixed camera resolution in ``compat="eo1"``:
+            ``import_eo1 --camera-size HxW``); a multiple of 28. ``None``: ``image_size``.
+        image_width: Width, as ``image_height``.
         max_views: Most camera views one sample may carry.
         vocab_prune: Keep only the BPE ranks below this value (plus all special tokens) in the
             embedding table; other tokens are re-spelled losslessly with kept tokens. ``None``
@@ -153,6 +157,8 @@ class EO1Config:
     compat: str = "project"
     attention: str = "bidirectional_actions"
     norm_eps: float = 0.0
+    image_height: int | None = None
+    image_width: int | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -173,11 +179,13 @@ class EO1Config:
             _positive(name, getattr(self, name))
         object.__setattr__(self, "vision_fullatt_blocks", tuple(self.vision_fullatt_blocks))
         factor = self.patch_size * self.spatial_merge_size
-        if self.image_size % factor:
-            raise ValueError(
-                f"EO1Config.image_size must be a multiple of {factor} (patch_size * "
-                f"spatial_merge_size), got {self.image_size}"
-            )
+        for name in ("image_size", "image_height", "image_width"):
+            value = getattr(self, name)
+            if value is not None and (value <= 0 or value % factor):
+                raise ValueError(
+                    f"EO1Config.{name} must be a positive multiple of {factor} (patch_size * "
+                    f"spatial_merge_size), got {value}"
+                )
         if self.backbone_path is None:
             self._check_fresh_backbone()
         if self.norm_mode not in NORM_MODES:
@@ -262,14 +270,27 @@ class EO1Config:
         return [half // 4, 3 * half // 8, 3 * half // 8]
 
     @property
-    def grid_side(self) -> int:
-        """ViT patches per image side."""
-        return self.image_size // self.patch_size
+    def view_hw(self) -> tuple[int, int]:
+        """``(height, width)`` every camera view is resized to."""
+        return (self.image_height or self.image_size, self.image_width or self.image_size)
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        """ViT patches per image column and row."""
+        h, w = self.view_hw
+        return h // self.patch_size, w // self.patch_size
+
+    @property
+    def llm_grid_hw(self) -> tuple[int, int]:
+        """Decoder tokens per image column and row (after the 2x2 merge)."""
+        gh, gw = self.grid_hw
+        return gh // self.spatial_merge_size, gw // self.spatial_merge_size
 
     @property
     def tokens_per_view(self) -> int:
         """Decoder tokens one camera view becomes (after the 2x2 merge)."""
-        return (self.grid_side // self.spatial_merge_size) ** 2
+        lh, lw = self.llm_grid_hw
+        return lh * lw
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -769,9 +769,9 @@ class EO1Policy(nn.Module):
         rng = np.random.default_rng(seed)
         instruction = " ".join(rng.choice(list(_EXAMPLE_WORDS), size=words))
         lo, hi = self.layout.lower, self.layout.upper
-        size = cfg.image_size
+        h, w = cfg.view_hw
         batch = {
-            "images": rng.integers(0, 256, (1, views, size, size, 3), np.uint8),
+            "images": rng.integers(0, 256, (1, views, h, w, 3), np.uint8),
             "state": (lo + (hi - lo) * rng.random(self.layout.dim))[None],
             "instruction": [instruction],
         }

@@ -80,15 +80,15 @@ EO1_FOOTER = EO1_VLA + "<|im_end|>\n<|im_start|>assistant\n" + EO1_ACTION_START
 
 # --------------------------------------------------------------------------- positions
 def prefix_position_ids(
-    prefix_valid: torch.Tensor, num_views: int, llm_grid: int, lead: int = 0
+    prefix_valid: torch.Tensor, num_views: int, llm_grid: int | tuple[int, int], lead: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """M-RoPE positions of the prefix (plain host function).
 
     Args:
-        prefix_valid: ``bool [B, P]``; ``lead`` text tokens, then ``num_views * (llm_grid**2 + 2)``
+        prefix_valid: ``bool [B, P]``; ``lead`` text tokens, then ``num_views * (rows * cols + 2)``
             image-block tokens (both identical for every sample), then text padded on the right.
         num_views: Views per sample.
-        llm_grid: Decoder tokens per image side.
+        llm_grid: Decoder tokens per image side, or ``(rows, cols)``.
         lead: Text tokens before the first image (EO-1's system/user header; 0 in project mode).
 
     Returns:
@@ -98,13 +98,14 @@ def prefix_position_ids(
     b, _p = prefix_valid.shape
     cols: list[torch.Tensor] = [torch.arange(lead).expand(3, lead)]
     cur = lead
-    hh, ww = torch.meshgrid(torch.arange(llm_grid), torch.arange(llm_grid), indexing="ij")
+    rows, cols_ = (llm_grid, llm_grid) if isinstance(llm_grid, int) else llm_grid
+    hh, ww = torch.meshgrid(torch.arange(rows), torch.arange(cols_), indexing="ij")
     for _ in range(num_views):
         cols.append(torch.full((3, 1), cur))  # <|vision_start|>
         start = cur + 1
         img = torch.stack([torch.full_like(hh, start), hh + start, ww + start]).reshape(3, -1)
         cols.append(img)
-        cur = start + llm_grid
+        cur = start + max(rows, cols_)  # Qwen's get_rope_index: max position of the view + 1
         cols.append(torch.full((3, 1), cur))  # <|vision_end|>
         cur += 1
     image_part = torch.cat(cols, dim=1)
@@ -301,8 +302,7 @@ class EO1Processor:
         for i, ids in enumerate(prefixes):
             input_ids[i, : len(ids)] = torch.tensor(ids)
             valid[i, : len(ids)] = True
-        llm_grid = cfg.grid_side // cfg.spatial_merge_size
-        pos, next_pos = prefix_position_ids(valid, v, llm_grid, len(self.lead_ids))
+        pos, next_pos = prefix_position_ids(valid, v, cfg.llm_grid_hw, len(self.lead_ids))
         out = EO1Inputs(
             input_ids=input_ids,
             prefix_valid=valid,

@@ -45,17 +45,17 @@ def check_images(images: Any, max_views: int, min_side: int) -> np.ndarray:
 def preprocess_images(images: np.ndarray, cfg: EO1Config) -> np.ndarray:
     """``uint8 [B, V, H, W, 3]`` -> ViT patches ``float32 [B*V, N, 3*T*P*P]`` (Qwen2-VL layout).
 
-    Each image is resized (PIL bicubic, as Qwen2-VL) to ``image_size`` square, rescaled to 0..1,
+    Each image is resized (PIL bicubic, as Qwen2-VL) to ``cfg.view_hw``, rescaled to 0..1,
     normalised with the CLIP mean/std and cut into ``patch_size`` patches ordered by 2x2 merge
     blocks; the still image is repeated ``temporal_patch_size`` times.
     """
     b, v, h, w, _ = images.shape
-    s = cfg.image_size
+    th, tw = cfg.view_hw
     flat = images.reshape(b * v, h, w, 3)
-    if (h, w) != (s, s):
+    if (h, w) != (th, tw):
         flat = np.stack(
             [
-                np.asarray(Image.fromarray(im).resize((s, s), Image.Resampling.BICUBIC))
+                np.asarray(Image.fromarray(im).resize((tw, th), Image.Resampling.BICUBIC))
                 for im in flat
             ]
         )
@@ -65,14 +65,14 @@ def preprocess_images(images: np.ndarray, cfg: EO1Config) -> np.ndarray:
 
 
 def patchify(x: np.ndarray, cfg: EO1Config) -> np.ndarray:
-    """``float32 [M, C, S, S]`` -> ``[M, (S/P)^2, C*T*P*P]`` in Qwen2-VL's merge-block order."""
-    m, c, s, _ = x.shape
+    """``float32 [M, C, H, W]`` -> ``[M, (H/P)(W/P), C*T*P*P]`` in Qwen2-VL's merge-block order."""
+    m, c, h, w = x.shape
     p, k, t = cfg.patch_size, cfg.spatial_merge_size, cfg.temporal_patch_size
-    g = s // p
-    x = x.reshape(m, c, g // k, k, p, g // k, k, p)
+    gh, gw = h // p, w // p
+    x = x.reshape(m, c, gh // k, k, p, gw // k, k, p)
     x = x.transpose(0, 2, 5, 3, 6, 1, 4, 7)  # (M, gh, gw, mh, mw, C, ph, pw)
     x = np.broadcast_to(x[:, :, :, :, :, :, None], (*x.shape[:6], t, p, p))
-    return np.ascontiguousarray(x.reshape(m, g * g, c * t * p * p), dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(m, gh * gw, c * t * p * p), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,15 @@ def vision_metadata(cfg: EO1Config) -> VisionMeta:
     """Compute :class:`VisionMeta` with transformers' own Qwen2.5-VL helpers (plain function)."""
     from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
 
-    g = cfg.grid_side
-    grid = torch.tensor([[1, g, g]])
+    gh, gw = cfg.grid_hw
+    grid = torch.tensor([[1, gh, gw]])
     k = cfg.spatial_merge_size
     unit = k * k
     pos = get_vision_position_ids(grid, k)
     window_index, cu = get_vision_window_index(
         grid, spatial_merge_size=k, window_size=cfg.vision_window_size, patch_size=cfg.patch_size
     )
-    n = g * g
+    n = gh * gw
     pos = pos.reshape(n // unit, unit, 2)[window_index].reshape(n, 2)
     seg = torch.searchsorted(cu[1:].long(), torch.arange(n), right=True)
     window_mask = seg[:, None] == seg[None, :]
